@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a fresh Debian 12 machine, and nothing twice.
+# Every toolchain the harness builds with is checked here, so a missing one is named
+# up front instead of failing halfway through a suite.
+set -euo pipefail
+
+# Debian packages, with why each is needed.
+packages=(
+  cmake g++                                  # cpp/ builds
+  liburing-dev                               # cpp/ io_uring candidate
+  librust-tokio-dev                          # rust/: Tokio from Debian's crate registry (no crates.io here)
+  dpdk dpdk-dev librte-net-memif23 librte-mempool-ring23   # dpdk-testpmd, the real memif peer
+  nghttp2-client                             # h2load, an independent gRPC load generator
+  libfontconfig1 fonts-dejavu-core           # ScottPlot text rendering
+  iproute2 procps util-linux                 # ss, taskset, /proc readers
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if [[ $EUID -ne 0 ]]; then
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    echo "setup: run as root, or: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for tool in dotnet cargo python3 cmake taskset; do
+  command -v "$tool" >/dev/null || { echo "setup: '$tool' is not on PATH; install it first" >&2; exit 1; }
+done
