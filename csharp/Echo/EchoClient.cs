@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Bench.Echo;
+
+/// <summary>The load client: burst and persistent workloads, every echo verified byte for byte.</summary>
+static class EchoClient
+{
+    public static async Task<int> RunAsync(ClientOptions options)
+    {
+        Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
+        IPAddress address;
+        try { address = Dns.GetHostAddresses(options.Host).First(a => a.AddressFamily == AddressFamily.InterNetwork); }
+        catch (Exception e) { throw new UsageException($"cannot resolve --host '{options.Host}': {e.Message}"); }
+
+        var run = new ClientRun(options, new IPEndPoint(address, options.Port));
+        var wallNs = options.Workload == Workload.Burst ? await run.BurstAsync() : await run.PersistentAsync();
+        return run.Report(wallNs);
+    }
+}
+
+/// <summary>One client run's connections and what they measured.</summary>
+sealed class ClientRun(ClientOptions options, IPEndPoint server)
+{
+    private readonly ConnectionTally[] _tallies = Enumerable.Range(0, options.Connections)
+        .Select(_ => new ConnectionTally()).ToArray();
+    private readonly FirstErrors _errors = new();
+
+    /// <summary>All connections at once: connect, send, read the echo, verify, close.</summary>
+    public async Task<long> BurstAsync()
+    {
+        var start = Stopwatch.GetTimestamp();
+        await Task.WhenAll(Enumerable.Range(0, options.Connections).Select(c => Task.Run(() => OneShotAsync(c))));
+        return Wire.ElapsedNanoseconds(start, Stopwatch.GetTimestamp());
+    }
+
+    private async Task OneShotAsync(int c)
+    {
+        var tally = _tallies[c];
+        using var deadline = new CancellationTokenSource(options.Timeout);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await socket.ConnectAsync(server, deadline.Token);
+            var echo = new Echo(socket, options.Payload, c);
+            await echo.RoundTripAsync(0, deadline.Token);
+            tally.Succeed(Wire.ElapsedNanoseconds(started, Stopwatch.GetTimestamp()), options.Payload);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or EchoMismatchException or IOException)
+        {
+            tally.Fail();
+            _errors.Note(e, deadline.IsCancellationRequested);
+        }
+    }
+
+    /// <summary>Open every connection first (not timed), then echo on all of them for the duration.</summary>
+    public async Task<long> PersistentAsync()
+    {
+        var echoes = await Task.WhenAll(Enumerable.Range(0, options.Connections).Select(ConnectAsync));
+        var start = Stopwatch.GetTimestamp();
+        var end = start + (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
+        await Task.WhenAll(echoes.Select((echo, c) => echo is null ? Task.CompletedTask : Task.Run(() => LoopAsync(echo, c, start, end))));
+        foreach (var echo in echoes) echo?.Socket.Dispose();
+        return Wire.ElapsedNanoseconds(start, Stopwatch.GetTimestamp());
+    }
+
+    private async Task<Echo?> ConnectAsync(int c)
+    {
+        using var deadline = new CancellationTokenSource(options.Timeout);
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(server, deadline.Token);
+            return new Echo(socket, options.Payload, c);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        {
+            socket.Dispose();
+            _tallies[c].Fail();
+            _errors.Note(e, deadline.IsCancellationRequested);
+            return null;
+        }
+    }
+
+    private async Task LoopAsync(Echo echo, int c, long start, long end)
+    {
+        var tally = _tallies[c];
+        // Open loop: connection c sends request k at start + (c + k·N)/rate and is timed from
+        // then, so a stalled server's queueing shows in the latency instead of being skipped.
+        var interval = options.Rate > 0 ? Stopwatch.Frequency * options.Connections / options.Rate : 0;
+        var firstOffset = options.Rate > 0 ? Stopwatch.Frequency * c / options.Rate : 0;
+        for (long k = 0; ; k++)
+        {
+            var intended = options.Rate > 0 ? start + (long)(firstOffset + k * interval) : Stopwatch.GetTimestamp();
+            if (intended >= end) return;
+            var wait = intended - Stopwatch.GetTimestamp();
+            if (wait > 0) await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency));
+            using var deadline = new CancellationTokenSource(options.Timeout);
+            try
+            {
+                await echo.RoundTripAsync(k, deadline.Token);
+                tally.Succeed(Wire.ElapsedNanoseconds(intended, Stopwatch.GetTimestamp()), options.Payload);
+            }
+            catch (Exception e) when (e is SocketException or OperationCanceledException or EchoMismatchException or IOException)
+            {
+                // The stream is out of step after a failure: this connection is done.
+                tally.Fail();
+                _errors.Note(e, deadline.IsCancellationRequested);
+                return;
+            }
+        }
+    }
+
+    /// <summary>Writes the samples, prints the RESULT and human lines; the exit code.</summary>
+    public int Report(long wallNs)
+    {
+        long ok = _tallies.Sum(t => t.Ok), failed = _tallies.Sum(t => t.Failed), bytes = _tallies.Sum(t => t.Bytes);
+        if (options.SamplesPath is { } path)
+            Wire.WriteSamples(path, _tallies.Select(t => t.Samples), _tallies.Select(t => t.SampleCount));
+        var (min, max) = _tallies.Length == 0 ? (0L, 0L) : (_tallies.Min(t => t.Ok), _tallies.Max(t => t.Ok));
+        Console.Out.WriteLine($"RESULT ok={ok} failed={failed} wall_ns={wallNs} bytes={bytes} conn_min={min} conn_max={max}");
+        var avgUs = ok == 0 ? 0 : _tallies.Sum(t => t.LatencySumNs) / ok / 1000.0;
+        Console.Out.WriteLine($"C#: {options.Connections} clients, total time = {wallNs / 1e6:F2} ms, avg = {avgUs:F1} μs");
+        return failed == 0 ? 0 : 1;
+    }
+}
+
+/// <summary>One connection's request/echo exchange; buffers reused for every request.</summary>
+sealed class Echo(Socket socket, int payload, int connection)
+{
+    private readonly byte[] _sent = new byte[payload];
+    private readonly byte[] _received = new byte[payload];
+    private readonly int _connection = connection;
+
+    public Socket Socket { get; } = socket;
+
+    public async ValueTask RoundTripAsync(long request, CancellationToken cancel)
+    {
+        Wire.FillPayload(_sent, _connection, request);
+        // Send and receive concurrently: a payload larger than the socket buffers would
+        // otherwise deadlock against a server that echoes as it reads.
+        var sending = SendAllAsync(cancel);
+        var got = 0;
+        while (got < _received.Length)
+        {
+            var n = await Socket.ReceiveAsync(_received.AsMemory(got), SocketFlags.None, cancel);
+            if (n == 0) throw new EchoMismatchException($"server closed after {got} of {_received.Length} bytes");
+            got += n;
+        }
+        await sending;
+        if (!_sent.AsSpan().SequenceEqual(_received))
+            throw new EchoMismatchException("echo differs from what was sent");
+    }
+
+    private async Task SendAllAsync(CancellationToken cancel)
+    {
+        var data = _sent.AsMemory();
+        while (!data.IsEmpty)
+            data = data[await Socket.SendAsync(data, SocketFlags.None, cancel)..];
+    }
+}
+
+sealed class EchoMismatchException(string message) : Exception(message);
+
+/// <summary>Counts and latency samples of one connection; touched by that connection only.</summary>
+sealed class ConnectionTally
+{
+    public long[] Samples { get; private set; } = new long[1];
+    public int SampleCount { get; private set; }
+    public long Ok { get; private set; }
+    public long Failed { get; private set; }
+    public long Bytes { get; private set; }
+    public long LatencySumNs { get; private set; }
+
+    public void Succeed(long latencyNs, int bytes)
+    {
+        if (SampleCount == Samples.Length)
+        {
+            var grown = new long[Samples.Length * 2];
+            Samples.CopyTo(grown, 0);
+            Samples = grown;
+        }
+        Samples[SampleCount++] = latencyNs;
+        Ok++;
+        Bytes += bytes;
+        LatencySumNs += latencyNs;
+    }
+
+    public void Fail() => Failed++;
+}
+
+/// <summary>Prints the first error of each kind to stderr, so a failing run says why once.</summary>
+sealed class FirstErrors
+{
+    private readonly HashSet<string> _seen = new();
+
+    public void Note(Exception e, bool timedOut)
+    {
+        var kind = timedOut ? "timeout" : e is SocketException se ? se.SocketErrorCode.ToString() : e.GetType().Name;
+        lock (_seen)
+            if (_seen.Add(kind))
+                Console.Error.WriteLine($"csharp-echo client: first {kind}: {(timedOut ? "no answer within --timeout" : e.Message)}");
+    }
+}
