@@ -1,0 +1,169 @@
+#include "options.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <iostream>
+#include <limits>
+#include <span>
+
+namespace echo {
+namespace {
+
+// Walks argv accepting both `--name value` and `--name=value`.
+class ArgReader {
+public:
+    ArgReader(int argc, char** argv) : args_(argv + 1, argc > 0 ? argc - 1 : 0) {}
+
+    bool next() {
+        if (pos_ >= args_.size()) return false;
+        std::string_view arg = args_[pos_++];
+        has_inline_value_ = false;
+        if (auto eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+            inline_value_ = arg.substr(eq + 1);
+            has_inline_value_ = true;
+            arg = arg.substr(0, eq);
+        }
+        name_ = arg;
+        return true;
+    }
+
+    std::string_view name() const { return name_; }
+
+    std::string_view value() {
+        if (has_inline_value_) return inline_value_;
+        if (pos_ >= args_.size()) throw UsageError(std::string(name_) + " needs a value");
+        return args_[pos_++];
+    }
+
+private:
+    std::span<char*> args_;
+    std::size_t pos_ = 0;
+    std::string_view name_;
+    std::string_view inline_value_;  // from `--name=value`
+    bool has_inline_value_ = false;
+};
+
+template <typename T>
+T parse_integer(std::string_view name, std::string_view text, T min, T max) {
+    T value{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) {
+        throw UsageError(std::string(name) + " must be an integer from " + std::to_string(min) +
+                         " to " + std::to_string(max) + ", got '" + std::string(text) + "'");
+    }
+    return value;
+}
+
+double parse_number(std::string_view name, std::string_view text, double min, bool min_inclusive,
+                    double max) {
+    double value{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    bool in_range = std::isfinite(value) && (min_inclusive ? value >= min : value > min) &&
+                    value <= max;
+    if (ec != std::errc{} || end != text.data() + text.size() || !in_range) {
+        throw UsageError(std::string(name) + " must be a number " + (min_inclusive ? ">= " : "> ") +
+                         std::to_string(min) + " and <= " + std::to_string(max) + ", got '" +
+                         std::string(text) + "'");
+    }
+    return value;
+}
+
+std::string parse_host(std::string_view text) {
+    if (text.empty()) throw UsageError("--host must not be empty");
+    return std::string(text);
+}
+
+bool is_help(std::string_view arg) { return arg == "--help" || arg == "-h"; }
+
+}  // namespace
+
+std::string server_usage(std::string_view program) {
+    return "usage: " + std::string(program) + " [--host HOST] [--port PORT]\n"
+           "  --host HOST   address to listen on (default 127.0.0.1)\n"
+           "  --port PORT   port to listen on, 0 lets the kernel pick (default 0)\n";
+}
+
+std::string client_usage(std::string_view program) {
+    return "usage: " + std::string(program) +
+           " --port PORT [--host HOST] [--connections N] [--payload BYTES]\n"
+           "       [--workload burst|persistent] [--duration SECONDS] [--rate REQ_PER_S]\n"
+           "       [--samples PATH] [--timeout SECONDS]\n"
+           "  --host HOST          server address (default 127.0.0.1)\n"
+           "  --port PORT          server port (required)\n"
+           "  --connections N      concurrent connections (default 10000)\n"
+           "  --payload BYTES      bytes per request (default 100)\n"
+           "  --workload NAME      burst or persistent (default burst)\n"
+           "  --duration SECONDS   persistent: seconds of measurement (default 5)\n"
+           "  --rate REQ_PER_S     persistent: total requests/s, 0 = closed loop (default 0)\n"
+           "  --samples PATH       write latency samples (little-endian u64 ns) to PATH\n"
+           "  --timeout SECONDS    max wait on one connect, write or read (default 30)\n";
+}
+
+std::optional<ServerOptions> parse_server_options(int argc, char** argv) {
+    ServerOptions options;
+    ArgReader args(argc, argv);
+    while (args.next()) {
+        auto name = args.name();
+        if (is_help(name)) {
+            std::cout << server_usage(argc > 0 ? argv[0] : "server");
+            return std::nullopt;
+        } else if (name == "--host") {
+            options.host = parse_host(args.value());
+        } else if (name == "--port") {
+            options.port = parse_integer<std::uint16_t>(name, args.value(), 0, 65535);
+        } else {
+            throw UsageError("unknown argument '" + std::string(name) + "'");
+        }
+    }
+    return options;
+}
+
+std::optional<ClientOptions> parse_client_options(int argc, char** argv) {
+    ClientOptions options;
+    bool have_port = false;
+    ArgReader args(argc, argv);
+    while (args.next()) {
+        auto name = args.name();
+        if (is_help(name)) {
+            std::cout << client_usage(argc > 0 ? argv[0] : "client");
+            return std::nullopt;
+        } else if (name == "--host") {
+            options.host = parse_host(args.value());
+        } else if (name == "--port") {
+            options.port = parse_integer<std::uint16_t>(name, args.value(), 1, 65535);
+            have_port = true;
+        } else if (name == "--connections") {
+            // Beyond a million the fd limit and ephemeral ports run out long before.
+            options.connections = parse_integer<std::uint32_t>(name, args.value(), 1, 1'000'000);
+        } else if (name == "--payload") {
+            // Payloads are streamed, never held whole; the cap only keeps byte counts sane.
+            options.payload = parse_integer<std::size_t>(name, args.value(), 1, std::size_t{1} << 30);
+        } else if (name == "--workload") {
+            auto value = args.value();
+            if (value == "burst") {
+                options.workload = Workload::Burst;
+            } else if (value == "persistent") {
+                options.workload = Workload::Persistent;
+            } else {
+                throw UsageError("unsupported workload '" + std::string(value) +
+                                 "' (this client runs burst and persistent)");
+            }
+        } else if (name == "--duration") {
+            options.duration_s = parse_number(name, args.value(), 0.0, false, 86400.0);
+        } else if (name == "--rate") {
+            options.rate = parse_number(name, args.value(), 0.0, true, 1e9);
+        } else if (name == "--samples") {
+            auto value = args.value();
+            if (value.empty()) throw UsageError("--samples must not be empty");
+            options.samples_path = std::string(value);
+        } else if (name == "--timeout") {
+            options.timeout_s = parse_number(name, args.value(), 0.0, false, 86400.0);
+        } else {
+            throw UsageError("unknown argument '" + std::string(name) + "'");
+        }
+    }
+    if (!have_port) throw UsageError("--port is required");
+    return options;
+}
+
+}  // namespace echo

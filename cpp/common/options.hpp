@@ -1,0 +1,43 @@
+// Command-line arguments of the implementation contract (docs/contract.md).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace echo {
+
+// Thrown for arguments the contract does not allow; mains turn it into usage + exit 2.
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct ServerOptions {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+};
+
+enum class Workload { Burst, Persistent };
+
+struct ClientOptions {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+    std::uint32_t connections = 10000;
+    std::size_t payload = 100;
+    Workload workload = Workload::Burst;
+    double duration_s = 5.0;
+    double rate = 0.0;  // total requests/s across all connections; 0 = closed loop
+    std::optional<std::string> samples_path;
+    double timeout_s = 30.0;
+};
+
+// Both return std::nullopt when --help was asked for (usage already printed on stdout).
+std::optional<ServerOptions> parse_server_options(int argc, char** argv);
+std::optional<ClientOptions> parse_client_options(int argc, char** argv);
+
+std::string server_usage(std::string_view program);
+std::string client_usage(std::string_view program);
+
+}  // namespace echo
