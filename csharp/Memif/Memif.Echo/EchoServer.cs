@@ -1,0 +1,118 @@
+namespace Memif.Echo;
+
+/// <summary>
+/// The echo side: answers every Ethernet frame on queue i's RX with the same frame, MACs
+/// swapped, on queue i's TX. One thread does everything (data path and control channel), so
+/// nothing is shared and nothing locks. As slave it reconnects whenever the link drops; as
+/// master it goes back to accepting.
+/// </summary>
+public sealed class EchoServer(MemifOptions options, CancellationToken stop)
+{
+    // How many frames one queue may move before the loop looks at the other queues.
+    private const int Burst = 256;
+    private readonly byte[] _scratch = new byte[256 * 1024];
+
+    public long Echoed { get; private set; }
+    public long Dropped { get; private set; }
+
+    public void Run(Action onReady)
+    {
+        if (options.Role == MemifRole.Master)
+        {
+            using var listener = MemifListener.Listen(options);
+            listener.Rejected = reason => Console.Error.WriteLine($"memif: refused a slave: {reason}");
+            onReady();
+            while (!stop.IsCancellationRequested)
+            {
+                using var connection = listener.Accept(Timeout.InfiniteTimeSpan, stop);
+                if (connection is null) continue;
+                Serve(connection);
+            }
+            return;
+        }
+
+        // Slave: ready as soon as we start trying; keep retrying until the master's socket appears.
+        onReady();
+        while (!stop.IsCancellationRequested)
+        {
+            MemifConnection connection;
+            try
+            {
+                connection = MemifSlave.Connect(options, TimeSpan.FromSeconds(1), stop);
+            }
+            catch (TimeoutException)
+            {
+                continue;
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (MemifException e)
+            {
+                Console.Error.WriteLine($"memif: {e.Message}; retrying");
+                stop.WaitHandle.WaitOne(200);
+                continue;
+            }
+            using (connection) Serve(connection);
+        }
+    }
+
+    private void Serve(MemifConnection c)
+    {
+        Console.Error.WriteLine($"memif: connected to '{c.PeerName}' ({c.PeerInterfaceName}), {c.Rx.Length} rx / {c.Tx.Length} tx queues, " +
+            $"ring {1 << c.Options.Log2RingSize}, {c.Options.Mode}");
+        var rx = c.Rx;
+        var tx = c.Tx;
+        int queues = Math.Min(rx.Length, tx.Length);
+        bool interrupt = c.Options.Mode == MemifMode.Interrupt;
+        int passes = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            int moved = 0;
+            for (int q = 0; q < queues; q++) moved += EchoBurst(rx[q], tx[q]);
+            // Polling: look at the control channel now and then (a syscall), so a DISCONNECT is seen.
+            if (interrupt ? moved == 0 && !c.Wait(100) : (++passes & 4095) == 0 && !c.Poll()) break;
+        }
+        Console.Error.WriteLine($"memif: link down ({c.DisconnectReason ?? "stopping"}); echoed {Echoed}, dropped {Dropped}, " +
+            $"bad descriptors {rx.Sum(r => r.BadDescriptors) + tx.Sum(t => t.BadDescriptors)}");
+    }
+
+    private int EchoBurst(MemifRxQueue rx, MemifTxQueue tx)
+    {
+        int n = 0;
+        // Take no more than TX can answer, so a full TX ring holds frames in RX (back-pressure) instead of dropping them.
+        int budget = Math.Min(tx.Free, Burst);
+        while (n < budget && rx.TryReceive(out var packet))
+        {
+            n++;
+            if (packet.Segments == 1 && tx.TryGetBuffer(out var buffer))
+            {
+                if (buffer.Span.Length >= packet.Length)
+                {
+                    var frame = buffer.Span[..packet.Length];
+                    packet.Span.CopyTo(frame);
+                    EthernetFrame.SwapMacs(frame);
+                    buffer.Commit(packet.Length);
+                    continue;
+                }
+                // The peer posted a smaller buffer than the frame: send it empty and fall back to chaining.
+                buffer.Commit(0);
+            }
+            // Chained or oversized frames: gather, swap, scatter.
+            if (packet.Length > _scratch.Length)
+            {
+                Dropped++;
+                continue;
+            }
+            int length = packet.CopyTo(_scratch);
+            EthernetFrame.SwapMacs(_scratch.AsSpan(0, length));
+            if (!tx.TrySend(_scratch.AsSpan(0, length))) Dropped++;
+        }
+        if (n == 0) return 0;
+        tx.Flush();
+        rx.Release();
+        Echoed += n;
+        return n;
+    }
+}
