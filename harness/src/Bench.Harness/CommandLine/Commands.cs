@@ -1,0 +1,141 @@
+using Bench.Harness.Build;
+using Bench.Harness.Catalog;
+using Bench.Harness.Report;
+using Bench.Harness.Results;
+using Bench.Harness.Run;
+
+namespace Bench.Harness.CommandLine;
+
+/// <summary>Each harness command: read its options, hand the work to its stage, return the exit code.</summary>
+public static class Commands
+{
+    public static async Task<int> RunAsync(string root, ArgReader a, CancellationToken cancel)
+    {
+        var quick = a.Flag("--quick");
+        var defaults = quick ? SuiteOptions.Quick : new SuiteOptions();
+        var options = defaults with
+        {
+            Only = a.List("--only"),
+            Workloads = a.List("--workload") ?? defaults.Workloads,
+            Connections = a.Ints("--connections", 1, 1_000_000) ?? defaults.Connections,
+            Payloads = a.Ints("--payload", 1, 64 << 20) ?? defaults.Payloads,
+            DurationS = a.Number("--duration", 0.1, 3600) ?? defaults.DurationS,
+            Rate = a.Number("--rate", 0, 1e9) ?? defaults.Rate,
+            Sweep = a.Flag("--sweep"),
+            Matrix = a.Flag("--matrix"),
+            ReferenceClient = a.Text("--reference-client") ?? defaults.ReferenceClient,
+        };
+        foreach (var w in options.Workloads)
+            if (w is not (Workloads.Burst or Workloads.Persistent)) throw new UsageException($"--workload takes burst or persistent, not '{w}'");
+        var settings = new RunSettings(
+            Repeats: a.Int("--repeats", 1, 1000) ?? (quick ? 2 : 5),
+            Warmups: a.Int("--warmups", 0, 100) ?? 1,
+            ServerCpus: a.Text("--server-cpus") ?? DefaultCpus(0),
+            ClientCpus: a.Text("--client-cpus") ?? DefaultCpus(1),
+            ClientTimeout: a.Number("--timeout", 0.1, 3600) is { } t ? TimeSpan.FromSeconds(t) : null,
+            KeepSamples: a.Flag("--keep-samples"));
+        var build = !a.Flag("--no-build");
+        var results = Path.GetFullPath(a.Text("--results") ?? Path.Combine(root, "results"));
+        a.EnsureEmpty();
+
+        var catalog = ImplementationCatalog.Discover(root);
+        var plan = SuitePlan.Build(catalog, options);
+        if (plan.Count == 0) throw new UsageException("nothing to run: no implementation in the selection has a server and a client for these workloads");
+        return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);
+    }
+
+    /// <summary>One core each when the machine has two; on one core both share it (and the rows say so).</summary>
+    private static string DefaultCpus(int preferred) => Environment.ProcessorCount > preferred ? preferred.ToString() : "0";
+
+    public static int List(string root, ArgReader a)
+    {
+        a.EnsureEmpty();
+        foreach (var i in ImplementationCatalog.Discover(root).All)
+            Console.WriteLine($"{i.Name,-22} {i.Language,-7} {string.Join('/', i.Transports),-14} {i.Design}");
+        return 0;
+    }
+
+    public static async Task<int> BuildAsync(string root, ArgReader a, CancellationToken cancel)
+    {
+        var catalog = ImplementationCatalog.Discover(root);
+        var chosen = a.List("--only") is { } only ? catalog.Select(only) : catalog.All;
+        a.EnsureEmpty();
+        var failed = 0;
+        foreach (var (folder, spec) in chosen.Select(i => (i.Folder, i.Build)).Distinct())
+        {
+            Console.Error.WriteLine($"bench: building {Path.GetRelativePath(root, folder)} ({spec.Toolchain})");
+            var outcome = await Builder.BuildAsync(folder, spec, TimeSpan.FromMinutes(15), cancel);
+            if (!outcome.Succeeded)
+            {
+                failed++;
+                Console.Error.WriteLine(outcome.Log);
+                Console.Error.WriteLine($"bench: build of {Path.GetRelativePath(root, folder)} failed: {outcome.Error}");
+            }
+        }
+        return failed == 0 ? 0 : 1;
+    }
+
+    public static async Task<int> ServeAsync(string root, ArgReader a, CancellationToken cancel)
+    {
+        var name = a.Positional() ?? throw new UsageException("serve needs an implementation NAME (see 'list')");
+        var impl = ImplementationCatalog.Discover(root).Select([name])[0];
+        if (!impl.HasServer) throw new UsageException($"{name} has no server");
+        var socket = a.Text("--socket");
+        var role = a.Text("--role");
+        var port = a.Int("--port", 0, 65535) ?? 0;
+        var host = a.Text("--host") ?? "127.0.0.1";
+        var cpus = a.Text("--cpus");
+        a.EnsureEmpty();
+        if (role is not null && role is not ("master" or "slave")) throw new UsageException("--role takes master or slave");
+
+        string[] address = socket is null ? ["--host", host, "--port", port.ToString()]
+            : impl.Transports.Contains(Transports.Memif) ? ["--memif-socket", socket, .. role is null ? Array.Empty<string>() : ["--role", role]]
+            : ["--unix", socket];
+        await using var server = ManagedProcess.Start($"server {name}", [.. impl.ServerCommand!, .. address], impl.Folder, cpus);
+        try
+        {
+            Console.WriteLine(await server.WaitForLineAsync(ReadyLine.Matches, TimeSpan.FromSeconds(30), cancel));
+            Console.Error.WriteLine($"bench: {name} is serving; Ctrl-C stops it");
+            var exit = await server.Exited.WaitAsync(cancel);
+            Console.Error.WriteLine($"bench: {name} exited with status {exit}: {server.StderrTail}");
+            return exit == 0 ? 0 : 1;
+        }
+        catch (OperationCanceledException)
+        {
+            var clean = await server.StopAsync(TimeSpan.FromSeconds(5));
+            Console.Error.WriteLine(clean ? $"bench: {name} stopped" : $"bench: {name} ignored SIGTERM for 5 s and was killed");
+            return clean ? 0 : 1;
+        }
+        catch (Exception e) when (e is ProcessExitedException or TimeoutException)
+        {
+            Console.Error.WriteLine($"bench: {e.Message}");
+            return 1;
+        }
+    }
+
+    public static int Report(ArgReader a)
+    {
+        var csv = a.Positional() ?? throw new UsageException("report needs a RUNS.csv");
+        var outDir = a.Text("--out") ?? Path.GetDirectoryName(Path.GetFullPath(csv))!;
+        a.EnsureEmpty();
+        var summary = ReportWriter.Write(outDir, ResultsCsv.Read(csv), ReportWriter.ReadMachine(csv));
+        Console.Error.WriteLine($"bench: wrote {summary} and its charts");
+        return 0;
+    }
+
+    public static int Compare(ArgReader a)
+    {
+        var baseCsv = a.Positional() ?? throw new UsageException("compare needs BASE.csv and NEW.csv");
+        var newCsv = a.Positional() ?? throw new UsageException("compare needs BASE.csv and NEW.csv");
+        var threshold = a.Number("--threshold", 0, 1000) ?? 10;
+        var alpha = a.Number("--alpha", 0.0001, 0.5) ?? 0.05;
+        var outDir = a.Text("--out") ?? Path.GetDirectoryName(Path.GetFullPath(newCsv))!;
+        a.EnsureEmpty();
+        var comparison = Comparison.Compute(ResultsCsv.Read(baseCsv), ResultsCsv.Read(newCsv), threshold / 100, alpha);
+        var path = comparison.Write(outDir, baseCsv, newCsv);
+        Console.WriteLine(File.ReadAllText(path));
+        var regressions = comparison.Rows.Count(r => r.Verdict == Verdict.Regression);
+        Console.Error.WriteLine($"bench: {regressions} regressions beyond {threshold}% and p < {alpha}; wrote {path}");
+        return regressions == 0 ? 0 : 1;
+    }
+}

@@ -1,0 +1,98 @@
+using System.Globalization;
+
+namespace Bench.Harness.Machine;
+
+/// <summary>CPU time and peak memory of a process and everything it started, read from /proc.</summary>
+public readonly record struct ProcessUsage(double UserMs, double SystemMs, long PeakRssKb)
+{
+    public static readonly ProcessUsage None = new(0, 0, 0);
+    public double CpuMs => UserMs + SystemMs;
+}
+
+public static class ProcFs
+{
+    // USER_HZ is 100 on every Linux ABI the harness runs on; /proc reports CPU times in it.
+    private const double MsPerTick = 10.0;
+
+    /// <summary>
+    /// Sums the process and its live descendants (a server may fork workers). Null once the
+    /// process is gone. Peak RSS is the largest VmHWM in the tree: the processes' peaks need not coincide.
+    /// </summary>
+    public static ProcessUsage? ReadTree(int pid)
+    {
+        var own = Read(pid);
+        if (own is null) return null;
+        var (user, sys, peak) = (own.Value.UserMs, own.Value.SystemMs, own.Value.PeakRssKb);
+        foreach (var child in Descendants(pid))
+            if (Read(child) is { } u)
+                (user, sys, peak) = (user + u.UserMs, sys + u.SystemMs, Math.Max(peak, u.PeakRssKb));
+        return new ProcessUsage(user, sys, peak);
+    }
+
+    public static ProcessUsage? Read(int pid)
+    {
+        try
+        {
+            var fields = StatFields(File.ReadAllText($"/proc/{pid}/stat"));
+            // Fields after the command name, 0-based from 'state': utime is 11, stime 12, cutime 13, cstime 14.
+            // Reaped children's times (cutime, cstime) count too: a wrapper's exec'd workers land there.
+            var user = (long.Parse(fields[11]) + long.Parse(fields[13])) * MsPerTick;
+            var sys = (long.Parse(fields[12]) + long.Parse(fields[14])) * MsPerTick;
+            return new ProcessUsage(user, sys, ReadStatusKb(pid, "VmHWM:"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { return null; }
+    }
+
+    public static IEnumerable<int> Descendants(int root)
+    {
+        var parents = new Dictionary<int, int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            if (int.TryParse(Path.GetFileName(dir), out var pid))
+                try { parents[pid] = int.Parse(StatFields(File.ReadAllText($"{dir}/stat"))[1]); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { }
+        var found = new HashSet<int> { root };
+        bool grew;
+        do
+        {
+            grew = false;
+            foreach (var (pid, ppid) in parents)
+                if (found.Contains(ppid) && found.Add(pid)) grew = true;
+        } while (grew);
+        found.Remove(root);
+        return found;
+    }
+
+    /// <summary>The fields after "pid (comm)": comm may hold spaces and parentheses, so split after the last ')'.</summary>
+    private static string[] StatFields(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+
+    private static long ReadStatusKb(int pid, string key)
+    {
+        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+            if (line.StartsWith(key, StringComparison.Ordinal))
+                return long.Parse(line[key.Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
+        return 0;
+    }
+
+    /// <summary>Busy and total jiffies per CPU from /proc/stat, to tell which core was saturated.</summary>
+    public static IReadOnlyDictionary<int, (long Busy, long Total)> CpuTimes()
+    {
+        var result = new Dictionary<int, (long, long)>();
+        foreach (var line in File.ReadLines("/proc/stat"))
+        {
+            if (!line.StartsWith("cpu", StringComparison.Ordinal) || !char.IsAsciiDigit(line[3])) continue;
+            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var values = parts[1..].Select(long.Parse).ToArray();
+            long idle = values[3] + values[4]; // idle + iowait
+            long total = values.Take(8).Sum();  // guest time is already inside user
+            result[int.Parse(parts[0][3..])] = (total - idle, total);
+        }
+        return result;
+    }
+
+    public static double BusyFraction(IReadOnlyDictionary<int, (long Busy, long Total)> before,
+        IReadOnlyDictionary<int, (long Busy, long Total)> after, int cpu)
+    {
+        if (!before.TryGetValue(cpu, out var b) || !after.TryGetValue(cpu, out var a) || a.Total == b.Total) return 0;
+        return (double)(a.Busy - b.Busy) / (a.Total - b.Total);
+    }
+}

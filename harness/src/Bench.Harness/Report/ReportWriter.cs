@@ -1,0 +1,120 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Bench.Harness.Machine;
+using Bench.Harness.Results;
+
+namespace Bench.Harness.Report;
+
+/// <summary>
+/// Writes summary.md and the charts of a result set from its rows alone, so an old CSV can be
+/// redrawn (`bench report`). The machine facts come from machine.json beside the CSV when present.
+/// </summary>
+public static class ReportWriter
+{
+    public static string Write(string dir, IReadOnlyList<RunRecord> rows, MachineFacts? machine)
+    {
+        Directory.CreateDirectory(dir);
+        var stats = ExperimentStats.Group(rows);
+        var caption = machine is null ? "machine unknown" : $"{machine.Caption}; server cpu {rows.FirstOrDefault()?.ServerCpus}, client cpu {rows.FirstOrDefault()?.ClientCpus}";
+        var charts = Charts.DrawAll(dir, stats, caption);
+        var md = Markdown(rows, stats, charts, machine);
+        var path = Path.Combine(dir, "summary.md");
+        File.WriteAllText(path, md);
+        return path;
+    }
+
+    public static MachineFacts? ReadMachine(string csvPath)
+    {
+        var path = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(csvPath))!, "machine.json");
+        return File.Exists(path) ? JsonSerializer.Deserialize<MachineFacts>(File.ReadAllText(path)) : null;
+    }
+
+    private static string Markdown(IReadOnlyList<RunRecord> rows, IReadOnlyList<ExperimentStats> stats,
+        IReadOnlyList<(string File, string Title)> charts, MachineFacts? machine)
+    {
+        var md = new StringBuilder();
+        var runIds = string.Join(", ", rows.Select(r => r.RunId).Distinct());
+        md.AppendLine($"# Echo benchmark results: {runIds}");
+        md.AppendLine();
+        var ok = rows.Count(r => r.Status == RunStatus.Ok);
+        md.AppendLine($"{rows.Count} runs, {ok} ok, {rows.Count - ok} not ok. Figures are the median of the good repeats; " +
+                      "the spread is min-max and the 95% confidence interval of the mean (Student t). Latency percentiles are computed by the " +
+                      "harness from every request's raw sample. `bound` names the pinned core that was saturated (>= 90% busy).");
+        md.AppendLine();
+
+        foreach (var section in stats.GroupBy(s => Section(s)).OrderBy(g => g.Key.Order))
+        {
+            md.AppendLine($"## {section.Key.Title}");
+            md.AppendLine();
+            md.AppendLine("| server | client | load | payload | good/runs | wall ms median [min-max] (95% CI) | conn/s | req/s | p50 us | p99 us | p99.9 us | failed | server CPU us/req | client CPU us/req | server RSS MiB | bound |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (var e in section.OrderBy(s => s.Connections).ThenBy(s => s.Payload).ThenBy(s => s.Rate).ThenBy(s => s.Server).ThenBy(s => s.Client))
+            {
+                md.AppendLine(string.Join(" | ",
+                    $"| {e.Server}", e.Client, e.Load, Charts.Bytes(e.Payload), $"{e.Good.Count}/{e.Runs.Count}", Spread(e.Wall),
+                    N(e.ConnPerS?.Median), N(e.ReqPerS?.Median), N(e.Of(r => r.LatP50Us)?.Median), N(e.Of(r => r.LatP99Us)?.Median),
+                    N(e.Of(r => r.LatP999Us)?.Median), e.Failed.ToString(CultureInfo.InvariantCulture),
+                    N(e.Of(r => r.ServerCpuUsPerReq)?.Median, "F1"), N(e.Of(r => r.ClientCpuUsPerReq)?.Median, "F1"),
+                    N(e.Of(r => r.ServerPeakRssKb / 1024.0)?.Median, "F0"), e.Bound) + " |");
+            }
+            md.AppendLine();
+            var notes = section.SelectMany(e => Anomalies.Explain(e).Select(n => $"- **{e.Pair}, {e.Load}, {Charts.Bytes(e.Payload)}**: {n}")).ToList();
+            if (notes.Count > 0)
+            {
+                md.AppendLine("What the counters say:");
+                md.AppendLine();
+                foreach (var n in notes) md.AppendLine(n);
+                md.AppendLine();
+            }
+        }
+
+        var fairness = stats.Where(s => s.Workload != "burst" && s.Good.Count > 0).ToList();
+        if (fairness.Count > 0)
+        {
+            md.AppendLine("## Fairness (persistent runs)");
+            md.AppendLine();
+            md.AppendLine("The fewest and most requests any one connection completed, over the good repeats: a wide gap means some connections starved.");
+            md.AppendLine();
+            md.AppendLine("| server | client | workload | load | fewest | most |");
+            md.AppendLine("|---|---|---|---|---|---|");
+            foreach (var e in fairness)
+                md.AppendLine($"| {e.Server} | {e.Client} | {e.Workload} | {e.Load} | {e.Good.Min(r => r.ConnMinReq)} | {e.Good.Max(r => r.ConnMaxReq)} |");
+            md.AppendLine();
+        }
+
+        if (charts.Count > 0)
+        {
+            md.AppendLine("## Charts");
+            md.AppendLine();
+            foreach (var (file, title) in charts) md.AppendLine($"![{title}]({file})");
+            md.AppendLine();
+        }
+
+        if (machine is not null)
+        {
+            md.AppendLine("## Machine");
+            md.AppendLine();
+            md.AppendLine("| what | value |");
+            md.AppendLine("|---|---|");
+            foreach (var (k, v) in machine.Rows()) md.AppendLine($"| {k} | {v.Replace("|", "/")} |");
+            md.AppendLine($"| pinning | server cpu {rows.FirstOrDefault()?.ServerCpus}, client cpu {rows.FirstOrDefault()?.ClientCpus} |");
+            md.AppendLine();
+        }
+        return md.ToString();
+    }
+
+    private static (int Order, string Title) Section(ExperimentStats s) => s.Workload switch
+    {
+        "burst" when s.IsOwnPair => (0, "Burst: each implementation with its own client"),
+        "burst" => (1, "Burst: every server with one reference client"),
+        "persistent" when s.Rate == 0 => (2, "Persistent, closed loop (peak throughput)"),
+        "persistent" => (3, "Persistent, open loop (latency from each request's intended send time)"),
+        _ => (4, "gRPC and memif variants"),
+    };
+
+    private static string Spread(Summary? s) => s is null ? "-" :
+        string.Create(CultureInfo.InvariantCulture, $"{s.Median:F1} [{s.Min:F1}-{s.Max:F1}] ({s.CiLow:F1}-{s.CiHigh:F1})");
+
+    private static string N(double? v, string format = "F0") => v is null ? "-" : v.Value.ToString(format, CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,43 @@
+using System.Buffers.Binary;
+
+namespace Bench.Harness.Results;
+
+/// <summary>
+/// A client's raw latency samples (little-endian u64 nanoseconds) and the one place where
+/// percentiles are computed, so every language's figures mean the same thing.
+/// </summary>
+public sealed class LatencySamples
+{
+    private readonly long[] _sorted;
+
+    public LatencySamples(IEnumerable<long> nanoseconds)
+    {
+        _sorted = nanoseconds.ToArray();
+        Array.Sort(_sorted);
+    }
+
+    public int Count => _sorted.Length;
+
+    public static LatencySamples ReadFile(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (bytes.Length % 8 != 0)
+            throw new InvalidDataException($"{path}: {bytes.Length} bytes is not a whole number of 8-byte samples");
+        var values = new long[bytes.Length / 8];
+        for (var i = 0; i < values.Length; i++)
+            values[i] = (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(i * 8));
+        return new LatencySamples(values);
+    }
+
+    /// <summary>Nearest-rank percentile in microseconds: the smallest sample with at least p% of samples at or below it.</summary>
+    public double? PercentileUs(double p)
+    {
+        if (_sorted.Length == 0) return null;
+        var rank = (int)Math.Ceiling(p / 100.0 * _sorted.Length);
+        return _sorted[Math.Clamp(rank - 1, 0, _sorted.Length - 1)] / 1000.0;
+    }
+
+    public double? MaxUs => _sorted.Length == 0 ? null : _sorted[^1] / 1000.0;
+
+    public double? MeanUs => _sorted.Length == 0 ? null : _sorted.Average(v => (double)v) / 1000.0;
+}

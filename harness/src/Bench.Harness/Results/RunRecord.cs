@@ -1,0 +1,87 @@
+using CsvHelper.Configuration.Attributes;
+
+namespace Bench.Harness.Results;
+
+/// <summary>
+/// One row of runs.csv: one client run against one server. The column names are the stable
+/// schema documented in docs/results.md; add columns at the end, never rename or reorder.
+/// </summary>
+public sealed class RunRecord
+{
+    [Name("run_id")] public string RunId { get; set; } = "";
+    [Name("timestamp")] public DateTimeOffset Timestamp { get; set; }
+    [Name("server")] public string Server { get; set; } = "";
+    [Name("client")] public string Client { get; set; } = "";
+    [Name("transport")] public string Transport { get; set; } = "tcp";
+    [Name("workload")] public string Workload { get; set; } = "";
+    [Name("connections")] public int Connections { get; set; }
+    [Name("payload_bytes")] public int PayloadBytes { get; set; }
+    [Name("rate")] public double Rate { get; set; }
+    [Name("duration_s")] public double DurationS { get; set; }
+    [Name("repeat")] public int Repeat { get; set; }
+    [Name("ok")] public long Ok { get; set; }
+    [Name("failed")] public long Failed { get; set; }
+    [Name("wall_ms")] public double? WallMs { get; set; }
+    [Name("conn_per_s")] public double? ConnPerS { get; set; }
+    [Name("req_per_s")] public double? ReqPerS { get; set; }
+    [Name("lat_p50_us")] public double? LatP50Us { get; set; }
+    [Name("lat_p90_us")] public double? LatP90Us { get; set; }
+    [Name("lat_p99_us")] public double? LatP99Us { get; set; }
+    [Name("lat_p999_us")] public double? LatP999Us { get; set; }
+    [Name("lat_max_us")] public double? LatMaxUs { get; set; }
+    [Name("lat_mean_us")] public double? LatMeanUs { get; set; }
+    [Name("conn_min_req")] public long? ConnMinReq { get; set; }
+    [Name("conn_max_req")] public long? ConnMaxReq { get; set; }
+    [Name("server_user_ms")] public double? ServerUserMs { get; set; }
+    [Name("server_sys_ms")] public double? ServerSysMs { get; set; }
+    [Name("server_peak_rss_kb")] public long? ServerPeakRssKb { get; set; }
+    [Name("client_user_ms")] public double? ClientUserMs { get; set; }
+    [Name("client_sys_ms")] public double? ClientSysMs { get; set; }
+    [Name("client_peak_rss_kb")] public long? ClientPeakRssKb { get; set; }
+    [Name("server_cpu_us_per_req")] public double? ServerCpuUsPerReq { get; set; }
+    [Name("client_cpu_us_per_req")] public double? ClientCpuUsPerReq { get; set; }
+    [Name("server_core_busy")] public double? ServerCoreBusy { get; set; }
+    [Name("client_core_busy")] public double? ClientCoreBusy { get; set; }
+    [Name("bound")] public string Bound { get; set; } = "";
+    [Name("listen_overflows")] public long? ListenOverflows { get; set; }
+    [Name("listen_drops")] public long? ListenDrops { get; set; }
+    [Name("syn_retrans")] public long? SynRetrans { get; set; }
+    [Name("retrans_segs")] public long? RetransSegs { get; set; }
+    [Name("tcp_timeouts")] public long? TcpTimeouts { get; set; }
+    [Name("timewait_before")] public int? TimeWaitBefore { get; set; }
+    [Name("server_cpus")] public string ServerCpus { get; set; } = "";
+    [Name("client_cpus")] public string ClientCpus { get; set; } = "";
+    [Name("load_tool")] public string LoadTool { get; set; } = "";
+    [Name("warmup_s")] public double? WarmupS { get; set; }
+    [Name("status")] public string Status { get; set; } = "";
+    [Name("error")] public string Error { get; set; } = "";
+
+    /// <summary>What a report groups repeats by: everything that defines the experiment, nothing it measured.</summary>
+    public (string Server, string Client, string Transport, string Workload, int Connections, int Payload, double Rate) Experiment =>
+        (Server, Client, Transport, Workload, Connections, PayloadBytes, Rate);
+}
+
+/// <summary>The values of the status column.</summary>
+public static class RunStatus
+{
+    public const string Ok = "ok";                       // every request echoed exactly
+    public const string Failed = "failed";               // the client reported failed requests
+    public const string BuildFailed = "build-failed";
+    public const string VerifyFailed = "verify-failed";  // the byte-exact check before timing failed
+    public const string ServerFailed = "server-failed";  // never ready, exited early, or died mid-run
+    public const string ClientFailed = "client-failed";  // crashed, or broke the contract (no RESULT line)
+    public const string Timeout = "timeout";             // the client passed its deadline and was killed
+    public const string Skipped = "skipped";             // a limit of this machine makes the run impossible
+}
+
+public static class RunRecordExtensions
+{
+    public static void Absorb(this RunRecord row, Machine.TcpCounters delta)
+    {
+        row.ListenOverflows = delta.ListenOverflows;
+        row.ListenDrops = delta.ListenDrops;
+        row.SynRetrans = delta.SynRetrans;
+        row.RetransSegs = delta.RetransSegs;
+        row.TcpTimeouts = delta.Timeouts;
+    }
+}
