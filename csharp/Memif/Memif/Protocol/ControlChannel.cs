@@ -57,6 +57,29 @@ public sealed unsafe class ControlChannel : IDisposable
         }
     }
 
+    /// <summary>Sends any bytes with any fds: only tests use this, to play a misbehaving peer.</summary>
+    internal bool SendRaw(ReadOnlySpan<byte> bytes, ReadOnlySpan<int> fds)
+    {
+        int space = Libc.CmsgSpace(fds.Length * sizeof(int));
+        byte* control = stackalloc byte[space];
+        new Span<byte>(control, space).Clear();
+        fixed (byte* data = bytes)
+        {
+            var iov = new Libc.IoVec { Base = data, Length = (nuint)bytes.Length };
+            var hdr = new Libc.MsgHdr { Iov = &iov, IovLength = 1 };
+            if (fds.Length > 0)
+            {
+                *(ulong*)control = (ulong)(Libc.CmsgHeaderSize + fds.Length * sizeof(int));
+                *(int*)(control + 8) = Libc.SOL_SOCKET;
+                *(int*)(control + 12) = Libc.SCM_RIGHTS;
+                for (int i = 0; i < fds.Length; i++) *(int*)(control + Libc.CmsgHeaderSize + i * sizeof(int)) = fds[i];
+                hdr.Control = control;
+                hdr.ControlLength = (nuint)space;
+            }
+            return Libc.sendmsg(_fd, &hdr, Libc.MSG_NOSIGNAL | Libc.MSG_DONTWAIT) == bytes.Length;
+        }
+    }
+
     /// <summary>Waits up to <paramref name="timeoutMs"/> (-1 = forever, 0 = just look) for one datagram.</summary>
     public Received Receive(int timeoutMs)
     {
