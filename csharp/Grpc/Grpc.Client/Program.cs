@@ -1,0 +1,38 @@
+using GrpcBench;
+using GrpcBench.Client;
+
+ClientSettings settings;
+try
+{
+    settings = ClientSettings.Parse(args, Environment.GetEnvironmentVariable);
+}
+catch (UsageException e)
+{
+    Console.Error.WriteLine($"csharp-grpc-client: {e.Message}");
+    Console.Error.WriteLine(ClientSettings.Usage);
+    return 2;
+}
+
+FileLimit.RaiseTo(settings.Concurrency + 1024);
+using var interrupt = new CancellationTokenSource();
+var bench = new Workbench(settings);
+await using ILoadEngine engine = settings.Engine == EngineKind.Lean ? new LeanEngine(bench) : new GrpcNetEngine(bench);
+
+try
+{
+    using var connectDeadline = CancellationTokenSource.CreateLinkedTokenSource(interrupt.Token);
+    connectDeadline.CancelAfter(settings.Timeout);
+    await engine.StartAsync(connectDeadline.Token);
+}
+catch (Exception e) when (e is not OutOfMemoryException)
+{
+    // Nothing could be sent: every call that would have run counts as failed.
+    Console.Error.WriteLine($"csharp-grpc-client: cannot reach the server at {settings.Describe()}: {e.Message}");
+    Console.Out.WriteLine($"RESULT ok=0 failed={settings.Concurrency} wall_ns=0 bytes=0 conn_min=0 conn_max=0");
+    return 1;
+}
+
+var run = await new LoadRunner(settings, engine).RunAsync(interrupt.Token);
+if (settings.SamplesPath is { } path) Report.WriteSamples(path, run);
+Report.Write(settings, run, Console.Out);
+return run.Failed == 0 ? 0 : 1;
