@@ -1,0 +1,132 @@
+"""python-asyncio client: the classic asyncio design, a coroutine per connection on
+streams (open_connection, StreamWriter.write/drain, StreamReader.readexactly), each step
+under asyncio.timeout."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import echo_contract as contract
+from echo_contract import Failure, FirstErrors, Tally
+
+
+async def echo_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> None:
+    writer.write(request)
+    await writer.drain()
+    echoed = await reader.readexactly(len(request))
+    if echoed != request:
+        raise contract.mismatch(request, echoed)
+
+
+def classify(exc: BaseException, during: str) -> Failure:
+    """Turns whatever a step raised into a Failure of a known kind."""
+    if isinstance(exc, Failure):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return Failure("timeout", f"{during}: no progress within the timeout")
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return Failure("short-read", f"{during}: connection closed after {len(exc.partial)} "
+                                     f"of {exc.expected} bytes")
+    if during == "connect":
+        return Failure("connect", f"connect: {exc}")
+    return Failure("io", f"{during}: {exc!r}")
+
+
+async def burst(args: argparse.Namespace, errors: FirstErrors) -> tuple[Tally, int]:
+    async def one(conn: int) -> int | None:
+        began = time.monotonic_ns()
+        during = "connect"
+        try:
+            async with asyncio.timeout(args.timeout):
+                reader, writer = await asyncio.open_connection(args.host, args.port)
+            during = "echo"
+            try:
+                async with asyncio.timeout(args.timeout):
+                    await echo_once(reader, writer, contract.payload(conn, 0, args.payload))
+            finally:
+                writer.close()
+        except Exception as exc:  # every failure is counted, none stops the others
+            errors.record(classify(exc, during))
+            return None
+        return time.monotonic_ns() - began
+
+    start = time.monotonic_ns()
+    results = await asyncio.gather(*(one(c) for c in range(args.connections)))
+    wall = time.monotonic_ns() - start
+    tally = Tally(args.payload)
+    for sample in results:
+        tally.add_connection([] if sample is None else [sample], int(sample is None))
+    return tally, wall
+
+
+async def wait_until(when_ns: int) -> None:
+    delay = when_ns - contract.TIMER_SLACK_NS - time.monotonic_ns()
+    if delay > 0:
+        await asyncio.sleep(delay / 1e9)
+    while time.monotonic_ns() < when_ns:
+        await asyncio.sleep(0)
+
+
+async def persistent(args: argparse.Namespace, errors: FirstErrors) -> tuple[Tally, int]:
+    tally = Tally(args.payload)
+
+    async def open_one() -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        try:
+            async with asyncio.timeout(args.timeout):
+                return await asyncio.open_connection(args.host, args.port)
+        except Exception as exc:
+            errors.record(classify(exc, "connect"))
+            return None
+
+    opened = await asyncio.gather(*(open_one() for _ in range(args.connections)))
+    t0 = time.monotonic_ns() + contract.START_LEAD_NS
+    end = t0 + int(args.duration * 1e9)
+    last_echo = t0
+    ns_per_slot = 1e9 / args.rate if args.rate > 0 else 0.0
+
+    async def run(conn: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal last_echo
+        samples: list[int] = []
+        failed = 0
+        try:
+            await wait_until(t0)
+            for k in range(1 << 62):
+                if ns_per_slot:
+                    # Open loop: if late, send at once, but count from the intended slot so
+                    # a stalled server shows its queueing.
+                    began = contract.slot_ns(t0, conn, k, args.connections, ns_per_slot)
+                    if began >= end:
+                        break
+                    await wait_until(began)
+                else:
+                    began = time.monotonic_ns()
+                    if began >= end:
+                        break
+                try:
+                    async with asyncio.timeout(args.timeout):
+                        await echo_once(reader, writer, contract.payload(conn, k, args.payload))
+                except Exception as exc:
+                    errors.record(classify(exc, "echo"))
+                    failed = 1
+                    break
+                done = time.monotonic_ns()
+                samples.append(done - began)
+                last_echo = max(last_echo, done)
+        finally:
+            writer.close()
+            tally.add_connection(samples, failed)
+
+    for _ in range(opened.count(None)):
+        tally.add_connection([], 1)
+    await asyncio.gather(*(run(c, *pair) for c, pair in enumerate(opened) if pair is not None))
+    return tally, (last_echo - t0) if tally.ok else 0
+
+
+async def main(args: argparse.Namespace, errors: FirstErrors) -> tuple[Tally, int]:
+    return await (burst if args.workload == "burst" else persistent)(args, errors)
+
+
+if __name__ == "__main__":
+    contract.run_client(__doc__, main)
