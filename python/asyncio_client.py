@@ -30,7 +30,7 @@ def classify(exc: BaseException, during: str) -> Failure:
         return Failure("short-read", f"{during}: connection closed after {len(exc.partial)} "
                                      f"of {exc.expected} bytes")
     if during == "connect":
-        return Failure("connect", f"connect: {exc}")
+        return Failure("connect", str(exc))
     return Failure("io", f"{during}: {exc!r}")
 
 

@@ -185,7 +185,7 @@ class Failure(Exception):
     """A failed request, with its kind (the first of each kind is printed)."""
 
     def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
+        super().__init__(detail)
         self.kind = kind
 
 

@@ -156,7 +156,9 @@ class Connection:
             return self.fail(Failure("io", f"read: {exc!r}"))
         expected = self.request
         if not data:
-            return self.fail(Failure("short-read", f"{self.step}: connection closed after "
+            if self.step not in ("write", "read"):
+                return self.fail(Failure("short-read", "the server closed an idle connection"))
+            return self.fail(Failure("short-read", f"connection closed after "
                                                    f"{len(self.received)} of {len(expected)} bytes"))
         if self.step not in ("write", "read"):
             return self.fail(Failure("mismatch", f"{len(data)} bytes arrived that were never sent"))
