@@ -26,6 +26,7 @@ sealed class ClientRun(ClientOptions options, IPEndPoint server)
     private readonly ConnectionTally[] _tallies = Enumerable.Range(0, options.Connections)
         .Select(_ => new ConnectionTally()).ToArray();
     private readonly FirstErrors _errors = new();
+    private readonly Watchdog _watchdog = new(options.Timeout);
 
     /// <summary>All connections at once: connect, send, read the echo, verify, close.</summary>
     public async Task<long> BurstAsync()
@@ -61,6 +62,7 @@ sealed class ClientRun(ClientOptions options, IPEndPoint server)
         var echoes = await Task.WhenAll(Enumerable.Range(0, options.Connections).Select(ConnectAsync));
         var start = Stopwatch.GetTimestamp();
         var end = start + (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
+        using var watching = _watchdog.Watch(echoes.OfType<Echo>().ToArray());
         await Task.WhenAll(echoes.Select((echo, c) => echo is null ? Task.CompletedTask : Task.Run(() => LoopAsync(echo, c, start, end))));
         foreach (var echo in echoes) echo?.Socket.Dispose();
         return Wire.ElapsedNanoseconds(start, Stopwatch.GetTimestamp());
@@ -97,17 +99,16 @@ sealed class ClientRun(ClientOptions options, IPEndPoint server)
             if (intended >= end) return;
             var wait = intended - Stopwatch.GetTimestamp();
             if (wait > 0) await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency));
-            using var deadline = new CancellationTokenSource(options.Timeout);
             try
             {
-                await echo.RoundTripAsync(k, deadline.Token);
+                await echo.RoundTripAsync(k, CancellationToken.None);
                 tally.Succeed(Wire.ElapsedNanoseconds(intended, Stopwatch.GetTimestamp()), options.Payload);
             }
-            catch (Exception e) when (e is SocketException or OperationCanceledException or EchoMismatchException or IOException)
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or EchoMismatchException or IOException)
             {
                 // The stream is out of step after a failure: this connection is done.
                 tally.Fail();
-                _errors.Note(e, deadline.IsCancellationRequested);
+                _errors.Note(e, echo.TimedOut);
                 return;
             }
         }
@@ -136,7 +137,19 @@ sealed class Echo(Socket socket, int payload, int connection)
 
     public Socket Socket { get; } = socket;
 
+    /// <summary>When the request in flight started (Stopwatch ticks), 0 when idle; read by the <see cref="Watchdog"/>.</summary>
+    public long InFlightSince;
+
+    public volatile bool TimedOut;
+
     public async ValueTask RoundTripAsync(long request, CancellationToken cancel)
+    {
+        Volatile.Write(ref InFlightSince, Stopwatch.GetTimestamp());
+        try { await ExchangeAsync(request, cancel); }
+        finally { Volatile.Write(ref InFlightSince, 0); }
+    }
+
+    private async ValueTask ExchangeAsync(long request, CancellationToken cancel)
     {
         Wire.FillPayload(_sent, _connection, request);
         // Send and receive concurrently: a payload larger than the socket buffers would
@@ -159,6 +172,32 @@ sealed class Echo(Socket socket, int payload, int connection)
         var data = _sent.AsMemory();
         while (!data.IsEmpty)
             data = data[await Socket.SendAsync(data, SocketFlags.None, cancel)..];
+    }
+}
+
+/// <summary>
+/// Enforces --timeout on held connections without a timer per request: one sweep every 100 ms
+/// closes any socket whose request has been in flight too long, failing its pending operation.
+/// </summary>
+sealed class Watchdog(TimeSpan timeout)
+{
+    public IDisposable Watch(Echo[] echoes)
+    {
+        var limit = (long)(timeout.TotalSeconds * Stopwatch.Frequency);
+        var timer = new Timer(_ =>
+        {
+            var now = Stopwatch.GetTimestamp();
+            foreach (var echo in echoes)
+            {
+                var since = Volatile.Read(ref echo.InFlightSince);
+                if (since != 0 && now - since > limit)
+                {
+                    echo.TimedOut = true;
+                    echo.Socket.Dispose();
+                }
+            }
+        }, null, TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(100));
+        return timer;
     }
 }
 

@@ -40,7 +40,7 @@ public static class Builder
                     .WithValidation(CommandResultValidation.None)
                     .ExecuteAsync(timeout.Token);
                 if (result.ExitCode != 0)
-                    return new(folder, false, log.ToString(), $"'{step[0]} {step.ElementAtOrDefault(1)}' exited with {result.ExitCode}: {LastLines(log.ToString(), 3)}", DateTime.UtcNow - started);
+                    return new(folder, false, log.ToString(), $"'{string.Join(' ', step.Take(3))}' exited with {result.ExitCode}: {LastLines(log.ToString(), 3)}", DateTime.UtcNow - started);
             }
             catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
             {

@@ -33,7 +33,8 @@ public sealed class LatencySamples
     public double? PercentileUs(double p)
     {
         if (_sorted.Length == 0) return null;
-        var rank = (int)Math.Ceiling(p / 100.0 * _sorted.Length);
+        // Rounded first so that 99.9% of 1000 is rank 999, not 1000 by a floating-point hair.
+        var rank = (int)Math.Ceiling(Math.Round(p / 100.0 * _sorted.Length, 9));
         return _sorted[Math.Clamp(rank - 1, 0, _sorted.Length - 1)] / 1000.0;
     }
 

@@ -30,7 +30,8 @@ public sealed record RunSettings(
     string ClientCpus = "1",
     TimeSpan? ReadyTimeout = null,
     TimeSpan? ClientTimeout = null,
-    bool KeepSamples = false)
+    bool KeepSamples = false,
+    TimeSpan? DeadlineSlack = null)
 {
     public TimeSpan Ready => ReadyTimeout ?? TimeSpan.FromSeconds(30);
 
@@ -38,5 +39,6 @@ public sealed record RunSettings(
     public TimeSpan ConnectionTimeout => ClientTimeout ?? TimeSpan.FromSeconds(30);
 
     /// <summary>How long the harness lets a client run before it kills it with its process tree.</summary>
-    public TimeSpan ClientDeadline(Experiment e) => ConnectionTimeout + TimeSpan.FromSeconds(e.DurationS * 2 + 30);
+    public TimeSpan ClientDeadline(Experiment e) =>
+        ConnectionTimeout + TimeSpan.FromSeconds(e.DurationS * 2) + (DeadlineSlack ?? TimeSpan.FromSeconds(30));
 }

@@ -55,10 +55,13 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The exit status once known; -1 when the harness killed it.</summary>
+    public int? ExitCode { get; private set; }
+
     private async Task<int> ObserveExitAsync()
     {
-        try { return (await _task).ExitCode; }
-        catch (OperationCanceledException) { return -1; }
+        try { return (ExitCode = (await _task).ExitCode).Value; }
+        catch (OperationCanceledException) { return (ExitCode = -1).Value; }
         finally
         {
             lock (_watchers)
@@ -146,5 +149,5 @@ public sealed partial class ManagedProcess : IAsyncDisposable
 public sealed class ProcessStartException(string message) : Exception(message);
 
 public sealed class ProcessExitedException(ManagedProcess process)
-    : Exception($"{process.Name} exited{(process.Exited.IsCompletedSuccessfully ? $" with status {process.Exited.Result}" : "")}" +
+    : Exception($"{process.Name} exited{(process.ExitCode is { } code ? $" with status {code}" : "")}" +
                 $"{(process.StderrTail.Length > 0 ? $"; it said: {process.StderrTail}" : "")}");

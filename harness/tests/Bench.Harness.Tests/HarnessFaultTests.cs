@@ -1,0 +1,160 @@
+using Bench.Harness.Catalog;
+using Bench.Harness.Results;
+using Bench.Harness.Run;
+
+namespace Bench.Harness.Tests;
+
+/// <summary>
+/// Faults provoked for real with small misbehaving programs: each is recorded as a row with a
+/// status and a reason, and the harness goes on.
+/// </summary>
+public class HarnessFaultTests
+{
+    private static Implementation Fake(TempDir dir, string name, string script, bool isServer = true)
+    {
+        File.WriteAllText(dir.File($"{name}.py"), script);
+        IReadOnlyList<string> command = ["python3", $"{name}.py"];
+        return new Implementation(name, "Python", "a misbehaving program", dir.Path, new BuildSpec(Toolchains.Python),
+            isServer ? command : null, isServer ? null : command, [Transports.Tcp], [Workloads.Burst, Workloads.Persistent], false);
+    }
+
+    private static async Task<IReadOnlyList<RunRecord>> RunAsync(TempDir dir, Implementation server, Implementation client, RunSettings? settings = null,
+        string workload = Workloads.Burst)
+    {
+        var runner = new ExperimentRunner(settings ?? new RunSettings(Repeats: 2, Warmups: 0, ReadyTimeout: TimeSpan.FromSeconds(3)),
+            new ResultsCsv(dir.File("runs.csv")), "test", dir.Path, new Progress(2, TextWriter.Null));
+        var rows = await runner.RunAsync(new Experiment(server, client, Transports.Tcp, workload, 20, 100, 0, workload == Workloads.Burst ? 0 : 0.5), CancellationToken.None);
+        Assert.Equal(rows.Count, ResultsCsv.Read(dir.File("runs.csv")).Count); // every row is on disk already
+        return rows;
+    }
+
+    [Fact]
+    public async Task server_that_never_prints_its_ready_line_fails_within_the_deadline()
+    {
+        using var dir = new TempDir();
+        var silent = Fake(dir, "silent", "import time\ntime.sleep(120)\n");
+        var row = Assert.Single(await RunAsync(dir, silent, await Repo.BuiltAsync("csharp")));
+        Assert.Equal(RunStatus.ServerFailed, row.Status);
+        Assert.Contains("no matching line within 3 s", row.Error);
+    }
+
+    [Fact]
+    public async Task server_that_exits_before_ready_is_reported_with_what_it_said()
+    {
+        using var dir = new TempDir();
+        var crash = Fake(dir, "crash", "import sys\nprint('cannot open the frobnicator', file=sys.stderr)\nsys.exit(3)\n");
+        var row = Assert.Single(await RunAsync(dir, crash, await Repo.BuiltAsync("csharp")));
+        Assert.Equal(RunStatus.ServerFailed, row.Status);
+        Assert.Contains("status 3", row.Error);
+        Assert.Contains("cannot open the frobnicator", row.Error);
+    }
+
+    [Fact]
+    public async Task server_that_dies_mid_run_ends_the_experiment_with_its_reason()
+    {
+        using var dir = new TempDir();
+        // Answers the harness's verification (five connections), then dies on the first client connection.
+        var dying = Fake(dir, "dying", """
+            import os, socket, sys
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(100)
+            print(f"READY tcp 127.0.0.1:{s.getsockname()[1]}", flush=True)
+            for _ in range(2):
+                c, _ = s.accept()
+                while data := c.recv(65536):
+                    c.sendall(data)
+                c.close()
+            c, _ = s.accept()
+            print("dying on purpose", file=sys.stderr, flush=True)
+            os._exit(9)
+            """);
+        var rows = await RunAsync(dir, dying, await Repo.BuiltAsync("csharp"));
+        var last = rows[^1];
+        Assert.Equal(RunStatus.ServerFailed, last.Status);
+        Assert.Contains("died during the run", last.Error);
+        Assert.Contains("dying on purpose", last.Error);
+        Assert.Single(rows); // no further repeats against a dead server
+    }
+
+    [Fact]
+    public async Task client_that_hangs_is_killed_with_its_process_tree_at_the_deadline()
+    {
+        using var dir = new TempDir();
+        var pidFile = dir.File("child.pid");
+        var hanging = Fake(dir, "hanging", $"""
+            import subprocess, time
+            child = subprocess.Popen(["sleep", "300"])
+            open({System.Text.Json.JsonSerializer.Serialize(pidFile)}, "w").write(str(child.pid))
+            time.sleep(300)
+            """, isServer: false);
+        var settings = new RunSettings(Repeats: 1, Warmups: 0, ClientTimeout: TimeSpan.FromSeconds(1), DeadlineSlack: TimeSpan.FromSeconds(2));
+        var row = Assert.Single(await RunAsync(dir, await Repo.BuiltAsync("csharp"), hanging, settings));
+        Assert.Equal(RunStatus.Timeout, row.Status);
+        Assert.Contains("killed", row.Error);
+        var child = int.Parse(File.ReadAllText(pidFile));
+        Assert.False(Directory.Exists($"/proc/{child}") && !File.ReadAllText($"/proc/{child}/stat").Contains(") Z "), "the client's child survived");
+    }
+
+    [Fact]
+    public async Task client_that_breaks_the_contract_is_reported()
+    {
+        using var dir = new TempDir();
+        var mute = Fake(dir, "mute", "print('all good, trust me')\n", isServer: false);
+        var rows = await RunAsync(dir, await Repo.BuiltAsync("csharp"), mute);
+        Assert.All(rows, r => Assert.Equal(RunStatus.ClientFailed, r.Status));
+        Assert.Contains("no RESULT line", rows[0].Error);
+    }
+
+    [Fact]
+    public async Task server_that_echoes_wrong_bytes_fails_verification_and_is_not_timed()
+    {
+        using var dir = new TempDir();
+        var wrong = Fake(dir, "wrong", """
+            import socket, threading
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(100)
+            print(f"READY tcp 127.0.0.1:{s.getsockname()[1]}", flush=True)
+            def serve(c):
+                while data := c.recv(65536):
+                    c.sendall(data.upper())
+                c.close()
+            while True:
+                c, _ = s.accept()
+                threading.Thread(target=serve, args=(c,), daemon=True).start()
+            """);
+        var row = Assert.Single(await RunAsync(dir, wrong, await Repo.BuiltAsync("csharp")));
+        Assert.Equal(RunStatus.VerifyFailed, row.Status);
+        Assert.Contains("differs", row.Error);
+        Assert.Equal(0, row.Ok);
+    }
+
+    [Fact]
+    public async Task more_connections_than_the_hard_fd_limit_are_skipped_with_the_limit_named()
+    {
+        using var dir = new TempDir();
+        var csharp = await Repo.BuiltAsync("csharp");
+        var runner = new ExperimentRunner(new RunSettings(Repeats: 1, Warmups: 0), new ResultsCsv(dir.File("runs.csv")), "test", dir.Path, new Progress(1, TextWriter.Null));
+        var hard = (int)Math.Min(Machine.Limits.FileDescriptors().Hard, int.MaxValue - 1000);
+        var row = Assert.Single(await runner.RunAsync(new Experiment(csharp, csharp, Transports.Tcp, Workloads.Burst, hard, 100, 0, 0), CancellationToken.None));
+        Assert.Equal(RunStatus.Skipped, row.Status);
+        Assert.Contains("hard limit", row.Error);
+    }
+
+    [Fact]
+    public async Task build_that_fails_is_recorded_and_the_suite_goes_on()
+    {
+        using var dir = new TempDir();
+        using var results = new TempDir();
+        var broken = Fake(dir, "broken", "def oops(:\n");
+        var csharp = await Repo.BuiltAsync("csharp");
+        IReadOnlyList<PlannedExperiment> plan =
+        [
+            new(new Experiment(broken, broken, Transports.Tcp, Workloads.Burst, 10, 100, 0, 0)),
+            new(new Experiment(csharp, csharp, Transports.Tcp, Workloads.Burst, 10, 100, 0, 0)),
+        ];
+        var exit = await SuiteRunner.RunAsync(Repo.Root, plan, new RunSettings(Repeats: 1, Warmups: 0), results.Path, build: true, CancellationToken.None);
+        Assert.Equal(1, exit);
+        var rows = ResultsCsv.Read(Path.Combine(results.Path, "latest", "runs.csv"));
+        Assert.Equal(RunStatus.BuildFailed, rows.Single(r => r.Server == "broken").Status);
+        Assert.Contains("py_compile", rows.Single(r => r.Server == "broken").Error);
+        Assert.Equal(RunStatus.Ok, rows.Single(r => r.Server == "csharp").Status);
+    }
+}

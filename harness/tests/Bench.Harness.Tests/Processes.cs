@@ -1,0 +1,29 @@
+using System.Globalization;
+using Bench.Harness.Catalog;
+using Bench.Harness.Run;
+
+namespace Bench.Harness.Tests;
+
+/// <summary>Starting implementations the way the harness does, for tests.</summary>
+public static class Processes
+{
+    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    public static async Task<(ManagedProcess Server, string Host, int Port)> StartServerAsync(Implementation impl, params string[] extra)
+    {
+        var server = ManagedProcess.Start($"server {impl.Name}", [.. impl.ServerCommand!, "--host", "127.0.0.1", "--port", "0", .. extra], impl.Folder);
+        var line = await server.WaitForLineAsync(ReadyLine.Matches, Patience, CancellationToken.None);
+        var (host, port) = ReadyLine.Parse(line).TcpEndpoint;
+        return (server, host, port);
+    }
+
+    /// <summary>Runs a client to the end; returns its exit code, RESULT line (if any) and stderr.</summary>
+    public static async Task<(int Exit, ResultLine? Result, string Stderr)> RunClientAsync(Implementation impl, int port, params string[] args)
+    {
+        await using var client = ManagedProcess.Start($"client {impl.Name}",
+            [.. impl.ClientCommand!, "--host", "127.0.0.1", "--port", port.ToString(CultureInfo.InvariantCulture), .. args], impl.Folder);
+        var exit = await client.Exited.WaitAsync(Patience);
+        var line = client.StdoutLines.FirstOrDefault(ResultLine.Matches);
+        return (exit, line is null ? null : ResultLine.Parse(line), client.StderrTail);
+    }
+}

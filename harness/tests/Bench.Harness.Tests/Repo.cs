@@ -1,0 +1,53 @@
+using Bench.Harness.Build;
+using Bench.Harness.Catalog;
+
+namespace Bench.Harness.Tests;
+
+/// <summary>The repository under test, and its implementations built once per test run from source.</summary>
+public static class Repo
+{
+    public static string Root { get; } = FindRoot();
+
+    public static ImplementationCatalog Catalog { get; } = ImplementationCatalog.Discover(Root);
+
+    private static readonly Dictionary<string, Task<BuildOutcome>> Builds = new();
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "run-all.sh"))) return dir.FullName;
+        throw new InvalidOperationException("tests must run inside the repository");
+    }
+
+    /// <summary>Builds the implementation's folder (once, shared by every test) and fails with the build log if it does not build.</summary>
+    public static async Task<Implementation> BuiltAsync(string name)
+    {
+        var impl = Catalog.Select([name])[0];
+        Task<BuildOutcome> build;
+        lock (Builds)
+            if (!Builds.TryGetValue(impl.Folder, out build!))
+                Builds[impl.Folder] = build = Builder.BuildAsync(impl.Folder, impl.Build, TimeSpan.FromMinutes(15), CancellationToken.None);
+        var outcome = await build;
+        Assert.True(outcome.Succeeded, $"{name} did not build: {outcome.Error}\n{outcome.Log}");
+        return impl;
+    }
+
+    /// <summary>Catalog names as theory data, filtered.</summary>
+    public static TheoryData<string> Names(Func<Implementation, bool> keep)
+    {
+        var data = new TheoryData<string>();
+        foreach (var i in Catalog.All.Where(keep)) data.Add(i.Name);
+        return data;
+    }
+
+    public static bool SpeaksRawTcpEcho(Implementation i) =>
+        i.Transports.Contains(Transports.Tcp) && i.Workloads.Intersect([Workloads.Burst, Workloads.Persistent]).Any();
+}
+
+/// <summary>A scratch folder deleted after the test.</summary>
+public sealed class TempDir : IDisposable
+{
+    public string Path { get; } = Directory.CreateTempSubdirectory("bench-test-").FullName;
+    public string File(string name) => System.IO.Path.Combine(Path, name);
+    public void Dispose() => Directory.Delete(Path, recursive: true);
+}

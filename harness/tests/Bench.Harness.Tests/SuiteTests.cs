@@ -1,0 +1,75 @@
+using Bench.Harness.Catalog;
+using Bench.Harness.Report;
+using Bench.Harness.Results;
+using Bench.Harness.Run;
+
+namespace Bench.Harness.Tests;
+
+public class SuiteTests
+{
+    [Fact]
+    public async Task tiny_suite_runs_end_to_end_and_writes_csv_summary_and_charts()
+    {
+        using var results = new TempDir();
+        await Repo.BuiltAsync("csharp");
+        var options = new SuiteOptions { Only = ["csharp"], Connections = [50], DurationS = 0.3 };
+        var plan = SuitePlan.Build(Repo.Catalog, options);
+        Assert.Equal(3, plan.Count); // burst, persistent closed loop, persistent open loop at half its rate
+
+        var exit = await SuiteRunner.RunAsync(Repo.Root, plan, new RunSettings(Repeats: 2, Warmups: 1), results.Path, build: false, CancellationToken.None);
+
+        Assert.Equal(0, exit);
+        var latest = Path.Combine(results.Path, "latest");
+        var rows = ResultsCsv.Read(Path.Combine(latest, "runs.csv"));
+        Assert.Equal(6, rows.Count);
+        Assert.All(rows, r => Assert.Equal(RunStatus.Ok, r.Status));
+        Assert.All(rows.Where(r => r.Workload == "burst"), r => Assert.Equal(50, r.Ok));
+        Assert.All(rows, r => Assert.True(r.LatP50Us > 0 && r.LatP999Us >= r.LatP50Us && r.ServerPeakRssKb > 0 && r.WarmupS > 0));
+        var open = rows.Where(r => r.Rate > 0).ToList();
+        Assert.Equal(2, open.Count);
+        var closedMedian = Statistics.Median(rows.Where(r => r.Workload == "persistent" && r.Rate == 0).Select(r => r.ReqPerS!.Value).ToList());
+        Assert.Equal(Math.Round(closedMedian / 2), open[0].Rate);
+
+        var summary = File.ReadAllText(Path.Combine(latest, "summary.md"));
+        Assert.Contains("| csharp | csharp | 50 conn |", summary);
+        Assert.Contains("## Machine", summary);
+        Assert.True(File.Exists(Path.Combine(latest, "burst-50-100-wall.png")));
+        Assert.True(File.Exists(Path.Combine(latest, "machine.json")));
+    }
+
+    [Fact]
+    public void default_plan_runs_own_pairs_then_the_reference_client_against_every_server()
+    {
+        var plan = SuitePlan.Build(Repo.Catalog, new SuiteOptions { ReferenceClient = "csharp" });
+        var defaults = Repo.Catalog.All.Where(i => i.InDefaultSuite && i.HasServer && i.HasClient && Repo.SpeaksRawTcpEcho(i)).ToList();
+        foreach (var impl in defaults)
+            Assert.Contains(plan, p => p.Experiment.Server == impl && p.Experiment.Client == impl && p.Experiment.IsBurst && p.Experiment.Connections == 10_000);
+        Assert.All(plan.Where(p => p.Experiment.Client.Name == "csharp" && p.Experiment.Server.Name != "csharp"), p => Assert.True(p.Experiment.IsBurst));
+        Assert.DoesNotContain(plan, p => p.Experiment.Server.Name == "csharp-saea"); // not in the default suite
+    }
+
+    [Fact]
+    public void matrix_plan_pairs_every_client_with_every_server()
+    {
+        var only = Repo.Catalog.All.Where(Repo.SpeaksRawTcpEcho).Take(3).Select(i => i.Name).ToList();
+        var plan = SuitePlan.Build(Repo.Catalog, new SuiteOptions { Only = only, Matrix = true });
+        Assert.Equal(only.Count * only.Count, plan.Count);
+    }
+
+    [Fact]
+    public void report_from_the_checked_in_sample_csv_draws_every_chart()
+    {
+        using var dir = new TempDir();
+        var sample = Path.Combine(Repo.Root, "results", "sample", "runs.csv");
+        ReportWriter.Write(dir.Path, ResultsCsv.Read(sample), ReportWriter.ReadMachine(sample));
+        var charts = Directory.GetFiles(dir.Path, "*.png").Select(Path.GetFileName).ToList();
+        string[] expected = ["cpu-per-request.png", "server-memory.png", "matrix-heatmap.png", "scaling-connections-burst.png",
+            "scaling-connections-persistent.png", "scaling-payload-burst.png", "scaling-payload-persistent.png"];
+        Assert.Empty(expected.Except(charts));
+        Assert.Contains(charts, c => c!.EndsWith("-wall.png"));
+        Assert.Contains(charts, c => c!.EndsWith("-latency.png"));
+        Assert.Contains(charts, c => c!.EndsWith("-rps.png"));
+        var summary = File.ReadAllText(Path.Combine(dir.Path, "summary.md"));
+        Assert.All(charts, c => Assert.Contains($"({c})", summary));
+    }
+}
