@@ -49,27 +49,10 @@ public class ConformanceTests
     }
 
     [Theory, MemberData(nameof(EchoServers))]
-    public async Task server_survives_garbage_resets_and_silent_peers(string name)
+    public async Task server_survives_every_torture_case_and_still_echoes_exactly(string name)
     {
-        var (server, host, port) = await Processes.StartServerAsync(await Repo.BuiltAsync(name));
-        await using var _ = server;
-        var garbage = new byte[256 * 1024];
-        new Random(42).NextBytes(garbage);
-
-        // Random bytes, then a reset (linger 0) while the echo is still flowing.
-        using (var s = new Socket(SocketType.Stream, ProtocolType.Tcp))
-        {
-            await s.ConnectAsync(IPAddress.Loopback, port);
-            await s.SendAsync(garbage.AsMemory(0, 64 * 1024));
-            s.LingerState = new LingerOption(true, 0);
-        }
-        // Connect and close without a byte; connect and go silent.
-        using (var s = new Socket(SocketType.Stream, ProtocolType.Tcp)) await s.ConnectAsync(IPAddress.Loopback, port);
-        using var idle = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await idle.ConnectAsync(IPAddress.Loopback, port);
-
-        Assert.False(server.HasExited, $"{name} died: {server.StderrTail}");
-        Assert.Null(await EchoVerifier.VerifyAsync(host, port, TimeSpan.FromSeconds(30), CancellationToken.None));
+        var (cases, _, _) = await Torture.TortureCommand.RunAsync(await Repo.BuiltAsync(name), idleConnections: 500, CancellationToken.None);
+        Assert.All(cases, c => Assert.True(c.Passed, $"{name}: {c.Case}: {c.Detail}"));
     }
 
     [Theory, MemberData(nameof(EchoServers))]

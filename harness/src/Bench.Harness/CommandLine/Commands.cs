@@ -113,6 +113,14 @@ public static class Commands
         }
     }
 
+    public static async Task<int> TortureAsync(string root, ArgReader a, CancellationToken cancel)
+    {
+        var name = a.Positional() ?? throw new UsageException("torture needs an implementation NAME (see 'list')");
+        var idle = a.Int("--idle", 0, 1_000_000) ?? 2000;
+        a.EnsureEmpty();
+        return await Torture.TortureCommand.MainAsync(root, name, idle, cancel);
+    }
+
     public static int Report(ArgReader a)
     {
         var csv = a.Positional() ?? throw new UsageException("report needs a RUNS.csv");

@@ -20,6 +20,9 @@ public static class HelpText
           compare BASE.csv NEW.csv [--threshold PCT] [--alpha P] [--out DIR]
                                    changes per implementation and workload; exit 1 on a regression
                                    beyond the noise (Mann-Whitney U on the repeats) and the threshold
+          torture NAME [--idle N]  throw rude peers at one server (random bytes, one byte at a time,
+                                   half-close, resets, N idle connections, a slow reader, empty
+                                   connections) and print a table of cases; exit 1 if any failed
           test                     (run-all.sh only) install what is missing and run every test suite
 
         run options:
