@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Text;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Memif.Tests;
+
+/// <summary>
+/// Interoperability with DPDK's own memif PMD: dpdk-testpmd (installed from Debian by
+/// scripts/setup.sh) in macswap mode, once as memif server for our slave and once as memif
+/// client for our master. Frames must come back with their MACs swapped.
+/// </summary>
+public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
+{
+    private const string Testpmd = "/usr/bin/dpdk-testpmd";
+    private Process? _testpmd;
+    private readonly StringBuilder _log = new();
+
+    private void StartTestpmd(string role, string socketPath)
+    {
+        Assert.True(File.Exists(Testpmd), $"{Testpmd} is missing: run scripts/setup.sh (Debian package dpdk)");
+        var psi = new ProcessStartInfo(Testpmd)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        // No hugepages, no PCI, its own file prefix; both lcores on cpu 0 so it cannot starve us.
+        foreach (string arg in new[]
+        {
+            "--lcores", "0@0,1@0", "--no-huge", "--no-pci", "-m", "128", "--file-prefix", $"memif-test-{Environment.ProcessId}",
+            "--log-level", "pmd.net.memif:debug",
+            $"--vdev=net_memif0,role={role},id=0,socket={socketPath},socket-abstract=no",
+            "--", "--no-mlockall", "--total-num-mbufs=2048", "--forward-mode=macswap", "--stats-period=1",
+        }) psi.ArgumentList.Add(arg);
+        _testpmd = Process.Start(psi)!;
+        _testpmd.OutputDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
+        _testpmd.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
+        _testpmd.BeginOutputReadLine();
+        _testpmd.BeginErrorReadLine();
+    }
+
+    /// <summary>
+    /// testpmd drops what arrives before forwarding starts, so keep offering frames until
+    /// eight distinct ones have come back, each checked byte for byte.
+    /// </summary>
+    private static void ExpectMacSwappedEchoes(MemifConnection c)
+    {
+        var sent = new Dictionary<ulong, byte[]>();
+        var verified = new HashSet<ulong>();
+        var clock = Stopwatch.StartNew();
+        ulong seq = 0;
+        while (verified.Count < 8)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"only {verified.Count} of 8 echoes came back");
+            var frame = Frames.Make(64, seq);
+            // A DPDK client posts its receive buffers only after CONNECTED: until then our TX ring has no room.
+            if (c.Tx[0].TrySend(frame))
+            {
+                c.Tx[0].Flush();
+                sent[seq++] = frame;
+            }
+            var echo = Frames.Receive(c, 0, TimeSpan.FromMilliseconds(200));
+            while (echo is not null)
+            {
+                ulong s = EthernetFrame.ReadSequence(echo);
+                Assert.True(sent.ContainsKey(s), $"echo of a frame never sent ({s})");
+                Assert.Equal(Frames.Swapped(sent[s]), echo);
+                verified.Add(s);
+                echo = Frames.Receive(c, 0, TimeSpan.FromMilliseconds(20));
+            }
+        }
+        Assert.True(c.IsConnected);
+    }
+
+    [Fact]
+    public void Testpmd_as_memif_server_echoes_for_our_slave()
+    {
+        string path = Paths.Socket();
+        StartTestpmd("server", path);
+        // Our slave retries until testpmd's socket exists.
+        using var slave = MemifSlave.Connect(new MemifOptions { SocketPath = path, InterfaceName = "csharp-slave" }, TimeSpan.FromSeconds(20));
+        Assert.StartsWith("DPDK", slave.PeerName);
+        Assert.Equal("net_memif0", slave.PeerInterfaceName);
+        ExpectMacSwappedEchoes(slave);
+    }
+
+    [Fact]
+    public void Testpmd_as_memif_client_echoes_for_our_master()
+    {
+        string path = Paths.Socket();
+        // DPDK's client connects once, at start: our master must already listen.
+        using var listener = MemifListener.Listen(new MemifOptions { SocketPath = path, Role = MemifRole.Master, InterfaceName = "csharp-master" });
+        StartTestpmd("client", path);
+        using var master = listener.Accept(TimeSpan.FromSeconds(20));
+        Assert.True(master is not null, $"testpmd did not connect: {listener.LastRejection}");
+        Assert.StartsWith("DPDK", master.PeerName);
+        ExpectMacSwappedEchoes(master);
+    }
+
+    [Fact]
+    public void Testpmd_refuses_our_slave_with_a_wrong_ring_index()
+    {
+        // testpmd is configured with one queue; asking for a second ring must be refused, with DPDK's reason.
+        string path = Paths.Socket();
+        StartTestpmd("server", path);
+        var e = Assert.Throws<MemifException>(() =>
+            MemifSlave.Connect(new MemifOptions { SocketPath = path, Queues = 2 }, TimeSpan.FromSeconds(20)));
+        Assert.Contains("Invalid ring index", e.Message);
+    }
+
+    public void Dispose()
+    {
+        if (_testpmd is { HasExited: false })
+        {
+            Signals.Send(_testpmd, Signals.SIGINT); // testpmd closes its port and removes its socket on SIGINT
+            if (!_testpmd.WaitForExit(10_000)) _testpmd.Kill(entireProcessTree: true);
+        }
+        _testpmd?.WaitForExit();
+        lock (_log) output.WriteLine(_log.ToString());
+        _testpmd?.Dispose();
+    }
+}

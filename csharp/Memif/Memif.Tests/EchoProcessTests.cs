@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Xunit;
+
+namespace Memif.Tests;
+
+/// <summary>The echo server and load client as the harness runs them: separate processes, contract arguments.</summary>
+public partial class EchoProcessTests
+{
+    [GeneratedRegex(@"^RESULT ok=(\d+) failed=(\d+) wall_ns=(\d+) bytes=(\d+) conn_min=(\d+) conn_max=(\d+)$", RegexOptions.Multiline)]
+    private static partial Regex ResultLine();
+
+    private static Process Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo(Paths.EchoBinary()) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        return Process.Start(psi)!;
+    }
+
+    /// <summary>Starts the server and waits for its ready line.</summary>
+    private static Process StartServer(string socket, params string[] extra)
+    {
+        var server = Start(["server", "--memif-socket", socket, .. extra]);
+        var ready = server.StandardOutput.ReadLineAsync();
+        Assert.True(ready.Wait(TimeSpan.FromSeconds(20)), "no ready line");
+        Assert.Equal($"READY memif {socket}", ready.Result);
+        return server;
+    }
+
+    private static void StopServer(Process server)
+    {
+        Signals.Send(server, Signals.SIGTERM);
+        Assert.True(server.WaitForExit(5000), "server ignored SIGTERM");
+        Assert.Equal(0, server.ExitCode);
+    }
+
+    [Theory]
+    [InlineData("slave", "master", "memif-polling", 64)]
+    [InlineData("slave", "master", "memif-interrupt", 100)]
+    [InlineData("master", "slave", "memif-polling", 100)]
+    [InlineData("slave", "master", "memif-polling", 3000)] // chained over two 2048-byte buffers
+    public void Client_measures_verified_echoes_and_writes_samples(string serverRole, string clientRole, string workload, int frame)
+    {
+        string socket = Paths.Socket();
+        string samples = Path.GetTempFileName();
+        var server = StartServer(socket, "--role", serverRole);
+        try
+        {
+            using var client = Start("client", "--memif-socket", socket, "--role", clientRole, "--payload", $"{frame}",
+                "--workload", workload, "--duration", "0.5", "--connections", "16", "--samples", samples, "--timeout", "20");
+            string stdout = client.StandardOutput.ReadToEnd();
+            string stderr = client.StandardError.ReadToEnd();
+            Assert.True(client.WaitForExit(30_000));
+            Assert.True(client.ExitCode == 0, $"client exit {client.ExitCode}: {stdout}\n{stderr}");
+            var m = ResultLine().Match(stdout);
+            Assert.True(m.Success, stdout);
+            long ok = long.Parse(m.Groups[1].Value);
+            Assert.True(ok > 0);
+            Assert.Equal("0", m.Groups[2].Value);
+            Assert.Equal(ok * frame, long.Parse(m.Groups[4].Value));
+            Assert.Equal(ok * 8, new FileInfo(samples).Length);
+            Assert.Contains("C# memif:", stdout);
+        }
+        finally
+        {
+            StopServer(server);
+            File.Delete(samples);
+        }
+    }
+
+    [Fact]
+    public void Slave_server_is_ready_before_the_master_exists_and_exits_on_sigterm()
+    {
+        string socket = Paths.Socket();
+        var server = StartServer(socket); // default role: slave, retrying against a missing socket
+        Thread.Sleep(200);
+        Assert.False(server.HasExited);
+        StopServer(server);
+    }
+
+    [Fact]
+    public void Bad_arguments_exit_2_with_usage()
+    {
+        using var p = Start("client", "--memif-socket", "/tmp/x.sock", "--payload", "ten");
+        string stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.Equal(2, p.ExitCode);
+        Assert.Contains("--payload", stderr);
+        Assert.Contains("usage", stderr);
+    }
+
+    [Fact]
+    public void Client_without_a_peer_reports_failure()
+    {
+        using var p = Start("client", "--memif-socket", Paths.Socket(), "--duration", "0.1", "--timeout", "0.3");
+        string stdout = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.Equal(1, p.ExitCode);
+        Assert.Matches(ResultLine(), stdout);
+    }
+}
