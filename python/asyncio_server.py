@@ -51,11 +51,17 @@ async def main() -> None:
     args = contract.parse_server_args(__doc__)
     contract.raise_nofile_limit()
     sock = contract.listen_or_exit(args.host, args.port)
-    stopped = contract.stop_signal(asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    contract.report_loop_errors_once(loop)
+    stopped = contract.stop_signal(loop)
     echo = EchoServer()
-    # backlog is passed again because asyncio calls listen() once more with its own value.
-    # asyncio sets TCP_NODELAY on every TCP transport it creates.
-    server = await asyncio.start_server(echo.echo, sock=sock, backlog=contract.BACKLOG)
+    # asyncio sets TCP_NODELAY on every TCP transport it creates. It also calls listen()
+    # again with its `backlog`, which doubles as how many accepts it tries per wake-up.
+    # Python 3.11 does not stop that loop on EMFILE: with a backlog of 65535, running out of
+    # descriptors schedules 65535 retries a second and the server never recovers. So keep
+    # asyncio's default for the loop and give the kernel queue its full length afterwards.
+    server = await asyncio.start_server(echo.echo, sock=sock)
+    sock.listen(contract.BACKLOG)
     contract.announce(sock)
     await stopped
     server.close()

@@ -153,6 +153,22 @@ def announce(sock: socket.socket) -> None:
     print(f"READY tcp {shown}:{port}", flush=True)
 
 
+def report_loop_errors_once(loop: asyncio.AbstractEventLoop) -> None:
+    """Prints each kind of event-loop error once, in one line. A server out of descriptors
+    would otherwise print a full traceback for every failed accept, thousands a second."""
+    seen: set[str] = set()
+
+    def handler(_: asyncio.AbstractEventLoop, context: dict) -> None:
+        message = context.get("message", "event loop error")
+        if message not in seen:
+            seen.add(message)
+            exc = context.get("exception")
+            print(f"server: {message}" + (f": {exc!r}" if exc else "") +
+                  " (repeats are not shown)", file=sys.stderr)
+
+    loop.set_exception_handler(handler)
+
+
 def stop_signal(loop: asyncio.AbstractEventLoop) -> asyncio.Future:
     """A future that completes on SIGTERM or SIGINT. Install it before the ready line so a
     signal sent right after it is not lost."""
