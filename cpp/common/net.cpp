@@ -20,14 +20,17 @@ void Fd::reset(int fd) {
 
 std::string Endpoint::to_string() const {
     char text[INET6_ADDRSTRLEN] = {};
+    std::string result;
     if (family() == AF_INET6) {
         const auto& in6 = reinterpret_cast<const sockaddr_in6&>(address);
         ::inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
-        return "[" + std::string(text) + "]:" + std::to_string(ntohs(in6.sin6_port));
+        result.append("[").append(text).append("]:").append(std::to_string(ntohs(in6.sin6_port)));
+    } else {
+        const auto& in4 = reinterpret_cast<const sockaddr_in&>(address);
+        ::inet_ntop(AF_INET, &in4.sin_addr, text, sizeof text);
+        result.append(text).append(":").append(std::to_string(ntohs(in4.sin_port)));
     }
-    const auto& in4 = reinterpret_cast<const sockaddr_in&>(address);
-    ::inet_ntop(AF_INET, &in4.sin_addr, text, sizeof text);
-    return std::string(text) + ":" + std::to_string(ntohs(in4.sin_port));
+    return result;
 }
 
 Endpoint resolve(const std::string& host, std::uint16_t port) {
@@ -56,7 +59,7 @@ Endpoint local_endpoint(int fd) {
     return endpoint;
 }
 
-Fd listen_tcp(const Endpoint& endpoint, bool non_blocking, bool reuse_port) {
+Fd listen_tcp(const Endpoint& endpoint, bool non_blocking) {
     int type = SOCK_STREAM | SOCK_CLOEXEC | (non_blocking ? SOCK_NONBLOCK : 0);
     Fd fd(::socket(endpoint.family(), type, 0));
     if (!fd) throw std::system_error(errno, std::generic_category(), "socket");
@@ -64,9 +67,6 @@ Fd listen_tcp(const Endpoint& endpoint, bool non_blocking, bool reuse_port) {
     int on = 1;
     // A restarted server must not wait out TIME_WAIT connections of the previous run.
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
-        throw std::system_error(errno, std::generic_category(), "setsockopt(SO_REUSEPORT)");
-    }
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length) != 0) {
         throw std::system_error(errno, std::generic_category(), "bind " + endpoint.to_string());
     }

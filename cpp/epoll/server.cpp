@@ -1,6 +1,8 @@
-// cpp-epoll server: one event loop per CPU the process may run on. Each loop owns an
-// SO_REUSEPORT listener (the kernel spreads new connections across loops, no shared accept
-// queue, no locks) and an edge-triggered epoll set of non-blocking connections.
+// cpp-epoll server: one event loop per CPU the process may run on, each with its own
+// edge-triggered epoll set of non-blocking connections and no locks. The loops share one
+// listener, registered with EPOLLEXCLUSIVE so a new connection wakes one loop, not all.
+// (SO_REUSEPORT listeners would spread connections too, but would also let a second server
+// silently share a port that is in use instead of failing to bind.)
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -44,18 +46,17 @@ struct Connection {
 
 class EventLoop {
 public:
-    explicit EventLoop(const echo::Endpoint& endpoint)
+    explicit EventLoop(int listener)
         : epoll_(::epoll_create1(EPOLL_CLOEXEC)),
           wake_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
-          listener_(echo::listen_tcp(endpoint, /*non_blocking=*/true, /*reuse_port=*/true)),
+          listener_(listener),
           spare_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)),
           buffer_(kReadBuffer) {
         if (!epoll_ || !wake_) throw std::system_error(errno, std::generic_category(), "epoll/eventfd");
         watch(wake_.get(), EPOLLIN);
-        watch(listener_.get(), EPOLLIN);  // level-triggered: a partial accept batch re-fires
+        // Level-triggered, so a partial accept batch fires again; exclusive, so one loop wakes.
+        watch(listener_, EPOLLIN | EPOLLEXCLUSIVE);
     }
-
-    echo::Endpoint bound() const { return echo::local_endpoint(listener_.get()); }
 
     void run() {
         std::array<epoll_event, 512> events;
@@ -73,7 +74,7 @@ public:
             for (int fd : again) serve(fd, EPOLLIN);
             for (int i = 0; i < count; ++i) {
                 int fd = events[i].data.fd;
-                if (fd == listener_.get()) {
+                if (fd == listener_) {
                     accept_batch();
                 } else if (fd == wake_.get()) {
                     stopping_ = true;
@@ -102,7 +103,7 @@ private:
 
     void accept_batch() {
         for (int i = 0; i < kAcceptsPerTurn; ++i) {
-            int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            int fd = ::accept4(listener_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd < 0) {
                 if (errno == EMFILE || errno == ENFILE) shed_one_connection();
                 return;  // EAGAIN: queue empty; anything else: try again next wake-up
@@ -131,7 +132,7 @@ private:
                          kProgram);
         }
         spare_fd_.reset();
-        echo::Fd shed(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        echo::Fd shed(::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC));
         shed.reset();
         spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     }
@@ -195,7 +196,7 @@ private:
 
     echo::Fd epoll_;
     echo::Fd wake_;
-    echo::Fd listener_;
+    int listener_;  // owned by EpollServer, shared by every loop
     echo::Fd spare_fd_;
     std::vector<std::byte> buffer_;
     std::vector<std::unique_ptr<Connection>> connections_;  // by descriptor
@@ -205,16 +206,14 @@ private:
 
 class EpollServer {
 public:
-    explicit EpollServer(const echo::Endpoint& endpoint) {
+    explicit EpollServer(const echo::Endpoint& endpoint)
+        : listener_(echo::listen_tcp(endpoint, /*non_blocking=*/true)) {
         unsigned count = echo::allowed_cpu_count();
-        loops_.push_back(std::make_unique<EventLoop>(endpoint));
-        // Port 0 asks the kernel to pick: the sibling listeners must join the port it picked.
-        echo::Endpoint shared = loops_.front()->bound();
-        for (unsigned i = 1; i < count; ++i) loops_.push_back(std::make_unique<EventLoop>(shared));
+        for (unsigned i = 0; i < count; ++i) loops_.push_back(std::make_unique<EventLoop>(listener_.get()));
         for (auto& loop : loops_) threads_.emplace_back([&loop] { loop->run(); });
     }
 
-    echo::Endpoint bound() const { return loops_.front()->bound(); }
+    echo::Endpoint bound() const { return echo::local_endpoint(listener_.get()); }
 
     void stop() {
         for (auto& loop : loops_) loop->stop();
@@ -222,6 +221,7 @@ public:
     }
 
 private:
+    echo::Fd listener_;
     std::vector<std::unique_ptr<EventLoop>> loops_;
     std::vector<std::jthread> threads_;
 };

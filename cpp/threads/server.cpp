@@ -59,7 +59,7 @@ void echo_connection(echo::Fd connection) {
 class ThreadPerConnectionServer {
 public:
     explicit ThreadPerConnectionServer(const echo::Endpoint& endpoint)
-        : listener_(echo::listen_tcp(endpoint, /*non_blocking=*/false, /*reuse_port=*/false)),
+        : listener_(echo::listen_tcp(endpoint, /*non_blocking=*/false)),
           acceptor_([this] { accept_loop(); }, echo::StackThread::kSmallStack) {}
 
     echo::Endpoint bound() const { return echo::local_endpoint(listener_.get()); }
