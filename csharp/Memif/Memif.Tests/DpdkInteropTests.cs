@@ -136,6 +136,8 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
             if (!_testpmd.WaitForExit(10_000)) _testpmd.Kill(entireProcessTree: true);
         }
         _testpmd?.WaitForExit();
+        // EAL leaves its runtime directory (config, mp_socket) behind.
+        try { Directory.Delete($"/var/run/dpdk/memif-test-{Environment.ProcessId}", recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         lock (_log) output.WriteLine(_log.ToString());
         _testpmd?.Dispose();
     }

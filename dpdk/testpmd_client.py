@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Load client for the dpdk-testpmd reference row: testpmd in io mode with --tx-first.
+
+    testpmd_client.py --memif-socket PATH [--payload BYTES] [--workload memif-polling]
+                      [--duration S] [--samples PATH] [--connections BURST] [--timeout S]
+                      [--role slave|master]
+
+testpmd sends one burst of --connections frames (default 32, at most 512) of --payload bytes
+and from then on sends back whatever it receives; the macswap server on the other end does
+the same, so that burst circulates. Packets/s comes from testpmd's own port counters, read
+from its once-a-second statistics: ok = frames received between the first and the last
+report of the run, wall_ns = the time between those reports. testpmd measures no per-frame
+latency, so the samples file (if asked for) is written empty.
+"""
+
+import queue
+import re
+import sys
+import time
+
+import testpmd_common as tp
+
+USAGE = ("usage: testpmd_client.py --memif-socket PATH [--payload BYTES] [--workload memif-polling] "
+         "[--duration S] [--samples PATH] [--connections BURST] [--timeout S] [--role slave|master]")
+NIC_RX = re.compile(r"^\s*RX-packets:\s+(\d+)\s+RX-missed")
+FORWARDING = re.compile(r"packet forwarding - ports=")
+
+
+def result(ok, failed, wall_ns, payload):
+    print(f"RESULT ok={ok} failed={failed} wall_ns={wall_ns} bytes={ok * payload} conn_min={ok} conn_max={ok}", flush=True)
+
+
+def main():
+    known = {"memif-socket", "payload", "workload", "duration", "samples", "connections", "timeout", "role", "rate"}
+    values = tp.parse_args(sys.argv[1:], known, USAGE)
+    path = values.get("memif-socket") or tp.fail_usage("--memif-socket is required", USAGE)
+    payload = tp.number(values, "payload", 64, int, 60, 9000, USAGE)
+    duration = tp.number(values, "duration", 5.0, float, 0.001, 86400, USAGE)
+    timeout = tp.number(values, "timeout", 30.0, float, 0.1, 3600, USAGE)
+    burst = min(tp.number(values, "connections", 32, int, 1, 1 << 30, USAGE), 512)
+    if tp.number(values, "rate", 0.0, float, 0, 1e12, USAGE) != 0:
+        tp.fail_usage("--rate is not supported: testpmd forwards closed-loop", USAGE)
+    workload = values.get("workload", "memif-polling")
+    if workload not in ("memif-polling", "memif-interrupt"):
+        tp.fail_usage(f"workload must be memif-polling, got '{workload}'", USAGE)
+    if workload == "memif-interrupt":
+        print("testpmd wrapper: DPDK's memif PMD always polls; running polling", file=sys.stderr)
+    role = values.get("role", "slave")
+    if role not in ("master", "slave"):
+        tp.fail_usage(f"--role must be master or slave, got '{role}'", USAGE)
+    if "samples" in values:
+        open(values["samples"], "wb").close()  # no per-frame latency from testpmd
+
+    if role == "slave":
+        # DPDK's client connects once: wait for the master's socket first.
+        deadline = time.monotonic() + timeout
+        while not tp.socket_listening(path):
+            if time.monotonic() > deadline:
+                print(f"testpmd wrapper: no memif master listening on {path}", file=sys.stderr)
+                result(0, 1, 0, payload)
+                return 1
+            time.sleep(0.05)
+    else:
+        tp.remove_stale_socket(path)
+
+    args = ["--forward-mode=io", "--tx-first", f"--txpkts={payload}", f"--burst={burst}"]
+    pmd_role = "client" if role == "slave" else "server"
+    pmd = tp.Testpmd(tp.testpmd_command(pmd_role, path, args), tp.file_prefix(pmd_role))
+    first = last = None  # (time, rx packets) of the first and latest statistics report
+    forwarding_at = None
+    end = None
+    give_up = time.monotonic() + timeout
+    while True:
+        now = time.monotonic()
+        if end is not None and now >= end:
+            break
+        if forwarding_at is None and now > give_up:
+            print(f"testpmd wrapper: testpmd did not start forwarding within {timeout:g} s", file=sys.stderr)
+            break
+        try:
+            item = pmd.next_line(timeout=0.05)
+        except queue.Empty:
+            continue
+        if item is None:
+            break
+        at, line = item
+        if forwarding_at is None and FORWARDING.search(line):
+            forwarding_at = at
+            # One report lands about a second in; measure for --duration after it.
+            end = at + 1.0 + max(duration, 1.0) + 0.7
+        m = NIC_RX.match(line)
+        if m and forwarding_at is not None:
+            sample = (at, int(m.group(1)))
+            if first is None:
+                first = sample if sample[1] > 0 else None
+            elif sample[0] - first[0] <= max(duration, 1.0) + 0.25:
+                last = sample
+    status = pmd.stop()
+
+    if first is None or last is None or last[1] <= first[1]:
+        print(f"testpmd wrapper: no traffic measured (testpmd status {status})", file=sys.stderr)
+        result(0, 1, 0, payload)
+        return 1
+    ok = last[1] - first[1]
+    wall_ns = int((last[0] - first[0]) * 1e9)
+    print(f"DPDK testpmd: {payload} B frames, burst {burst}, io --tx-first: {ok} received in "
+          f"{wall_ns / 1e9:.3f} s = {ok / (wall_ns / 1e9) / 1e6:.3f} Mpps", flush=True)
+    result(ok, 0, wall_ns, payload)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
