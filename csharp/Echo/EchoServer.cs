@@ -11,7 +11,7 @@ namespace Bench.Echo;
 /// (a task per connection over Socket.ReceiveAsync/SendAsync with pooled Memory buffers) is
 /// the catalog default because it measured fastest here — see csharp/README.md for figures.
 /// </summary>
-static class EchoServer
+public static class EchoServer
 {
     // Larger than a 100 B request and most of a 64 KiB one, small enough that 10,000 held
     // connections cost ~160 MiB rather than gigabytes.
@@ -46,12 +46,7 @@ static class EchoServer
         Console.Out.WriteLine($"READY tcp {bound.Address}:{bound.Port}");
         Console.Out.Flush();
 
-        Func<Socket, Task> serve = options.Design switch
-        {
-            ServerDesign.Async => ServeAsync,
-            ServerDesign.Pipelines => ServePipelinesAsync,
-            _ => socket => { SaeaConnection.Start(socket, BufferSize); return Task.CompletedTask; },
-        };
+        var serve = ConnectionHandler(options.Design);
         try
         {
             while (!stop.IsCancellationRequested)
@@ -64,6 +59,14 @@ static class EchoServer
         catch (OperationCanceledException) { }
         return 0;
     }
+
+    /// <summary>What serves one accepted connection, per design; the microbenchmarks call it in-process.</summary>
+    public static Func<Socket, Task> ConnectionHandler(ServerDesign design) => design switch
+    {
+        ServerDesign.Async => ServeAsync,
+        ServerDesign.Pipelines => ServePipelinesAsync,
+        _ => socket => { SaeaConnection.Start(socket, BufferSize); return Task.CompletedTask; },
+    };
 
     private static async Task ServeAsync(Socket socket)
     {

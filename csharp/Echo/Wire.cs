@@ -4,7 +4,7 @@ using System.Diagnostics;
 namespace Bench.Echo;
 
 /// <summary>What the contract (docs/contract.md) fixes about bytes on the wire and lines on stdout.</summary>
-static class Wire
+public static class Wire
 {
     /// <summary>Byte j of request k on connection c is (c + k + j) mod 251, so crossed or stale echoes differ.</summary>
     public static void FillPayload(Span<byte> payload, int connection, long request)

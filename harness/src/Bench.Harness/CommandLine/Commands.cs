@@ -113,6 +113,18 @@ public static class Commands
         }
     }
 
+    public static async Task<int> MicrobenchAsync(string root, ArgReader a, CancellationToken cancel)
+    {
+        var full = a.Flag("--full");
+        var filter = a.Text("--filter") ?? "*";
+        var set = a.Text("--into") ?? Path.Combine(root, "results", "latest");
+        a.EnsureEmpty();
+        // Fold into the set itself, not the results/latest link, so the run id is the set's name.
+        set = Directory.Exists(set) ? Directory.ResolveLinkTarget(set, returnFinalTarget: true)?.FullName ?? set
+            : Path.Combine(root, "results", DateTime.UtcNow.ToString("yyyyMMdd-HHmmss"));
+        return await Microbench.MicrobenchCommand.RunAsync(root, Path.GetFullPath(set), full, filter, cancel);
+    }
+
     public static async Task<int> TortureAsync(string root, ArgReader a, CancellationToken cancel)
     {
         var name = a.Positional() ?? throw new UsageException("torture needs an implementation NAME (see 'list')");
@@ -126,7 +138,7 @@ public static class Commands
         var csv = a.Positional() ?? throw new UsageException("report needs a RUNS.csv");
         var outDir = a.Text("--out") ?? Path.GetDirectoryName(Path.GetFullPath(csv))!;
         a.EnsureEmpty();
-        var summary = ReportWriter.Write(outDir, ResultsCsv.Read(csv), ReportWriter.ReadMachine(csv));
+        var summary = ReportWriter.WriteFromCsv(csv, outDir);
         Console.Error.WriteLine($"bench: wrote {summary} and its charts");
         return 0;
     }

@@ -20,6 +20,10 @@ public static class HelpText
           compare BASE.csv NEW.csv [--threshold PCT] [--alpha P] [--out DIR]
                                    changes per implementation and workload; exit 1 on a regression
                                    beyond the noise (Mann-Whitney U on the repeats) and the threshold
+          bench [--full] [--filter GLOB] [--into DIR]
+                                   BenchmarkDotNet microbenchmarks of the C# hot paths (every
+                                   *Benchmarks.csproj), folded into a result set (default
+                                   results/latest) as microbench.csv and a summary section
           torture NAME [--idle N]  throw rude peers at one server (random bytes, one byte at a time,
                                    half-close, resets, N idle connections, a slow reader, empty
                                    connections) and print a table of cases; exit 1 if any failed

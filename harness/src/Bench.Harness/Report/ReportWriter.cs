@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Bench.Harness.Machine;
+using Bench.Harness.Microbench;
 using Bench.Harness.Results;
 
 namespace Bench.Harness.Report;
@@ -12,13 +13,20 @@ namespace Bench.Harness.Report;
 /// </summary>
 public static class ReportWriter
 {
-    public static string Write(string dir, IReadOnlyList<RunRecord> rows, MachineFacts? machine)
+    /// <summary>Redraws a result set from its files: runs.csv, and machine.json and microbench.csv beside it when present.</summary>
+    public static string WriteFromCsv(string csvPath, string outDir)
+    {
+        var beside = Path.GetDirectoryName(Path.GetFullPath(csvPath))!;
+        return Write(outDir, ResultsCsv.Read(csvPath), ReadMachine(csvPath), MicrobenchRecord.ReadAll(Path.Combine(beside, "microbench.csv")));
+    }
+
+    public static string Write(string dir, IReadOnlyList<RunRecord> rows, MachineFacts? machine, IReadOnlyList<MicrobenchRecord>? microbench = null)
     {
         Directory.CreateDirectory(dir);
         var stats = ExperimentStats.Group(rows);
         var caption = machine is null ? "machine unknown" : $"{machine.Caption}; server cpu {rows.FirstOrDefault()?.ServerCpus}, client cpu {rows.FirstOrDefault()?.ClientCpus}";
         var charts = Charts.DrawAll(dir, stats, caption);
-        var md = Markdown(rows, stats, charts, machine);
+        var md = Markdown(rows, stats, charts, machine, microbench ?? []);
         var path = Path.Combine(dir, "summary.md");
         File.WriteAllText(path, md);
         return path;
@@ -31,7 +39,7 @@ public static class ReportWriter
     }
 
     private static string Markdown(IReadOnlyList<RunRecord> rows, IReadOnlyList<ExperimentStats> stats,
-        IReadOnlyList<(string File, string Title)> charts, MachineFacts? machine)
+        IReadOnlyList<(string File, string Title)> charts, MachineFacts? machine, IReadOnlyList<MicrobenchRecord> microbench)
     {
         var md = new StringBuilder();
         var runIds = string.Join(", ", rows.Select(r => r.RunId).Distinct());
@@ -91,6 +99,17 @@ public static class ReportWriter
             md.AppendLine();
         }
 
+        if (microbench.Count > 0)
+        {
+            md.AppendLine("## Microbenchmarks (BenchmarkDotNet, in-process)");
+            md.AppendLine();
+            md.AppendLine("| project | benchmark | parameters | mean | error (99.9%) | allocated per op |");
+            md.AppendLine("|---|---|---|---|---|---|");
+            foreach (var m in microbench)
+                md.AppendLine($"| {m.Project} | {m.Benchmark} | {m.Parameters} | {Time(m.MeanNs)} | {(m.ErrorNs is { } e ? Time(e) : "-")} | {(m.AllocatedBytes is { } b ? $"{b:F0} B" : "-")} |");
+            md.AppendLine();
+        }
+
         if (machine is not null)
         {
             md.AppendLine("## Machine");
@@ -115,6 +134,13 @@ public static class ReportWriter
 
     private static string Spread(Summary? s) => s is null ? "-" :
         string.Create(CultureInfo.InvariantCulture, $"{s.Median:F1} [{s.Min:F1}-{s.Max:F1}] ({s.CiLow:F1}-{s.CiHigh:F1})");
+
+    private static string Time(double ns) => ns switch
+    {
+        >= 1e6 => string.Create(CultureInfo.InvariantCulture, $"{ns / 1e6:F2} ms"),
+        >= 1e3 => string.Create(CultureInfo.InvariantCulture, $"{ns / 1e3:F2} us"),
+        _ => string.Create(CultureInfo.InvariantCulture, $"{ns:F1} ns"),
+    };
 
     private static string N(double? v, string format = "F0") => v is null ? "-" : v.Value.ToString(format, CultureInfo.InvariantCulture);
 }

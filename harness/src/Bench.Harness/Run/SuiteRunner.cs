@@ -70,7 +70,7 @@ public static class SuiteRunner
             Directory.Delete(scratch, recursive: true);
         }
 
-        ReportWriter.Write(dir, ResultsCsv.Read(csv.Path), machine);
+        ReportWriter.WriteFromCsv(csv.Path, dir);
         PointLatestAt(resultsRoot, runId);
         var bad = rows.Count(r => r.Status != RunStatus.Ok);
         Console.Error.WriteLine($"bench: {rows.Count} runs, {bad} not ok; summary: {Path.Combine(dir, "summary.md")}");
