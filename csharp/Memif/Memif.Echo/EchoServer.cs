@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 namespace Memif.Echo;
 
 /// <summary>
@@ -58,6 +59,8 @@ public sealed class EchoServer(MemifOptions options, CancellationToken stop)
         }
     }
 
+    // Hot loop: compile fully optimised at once; tiering would run it in on-stack-replaced code for a long time.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Serve(MemifConnection c)
     {
         Console.Error.WriteLine($"memif: connected to '{c.PeerName}' ({c.PeerInterfaceName}), {c.Rx.Length} rx / {c.Tx.Length} tx queues, " +
@@ -78,6 +81,7 @@ public sealed class EchoServer(MemifOptions options, CancellationToken stop)
             $"bad descriptors {rx.Sum(r => r.BadDescriptors) + tx.Sum(t => t.BadDescriptors)}");
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int EchoBurst(MemifRxQueue rx, MemifTxQueue tx)
     {
         int n = 0;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
@@ -35,6 +36,8 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
     private long _lastVerified;
     private long _sampleSum;
 
+    // Hot loop: compile fully optimised at once; tiering would run it in on-stack-replaced code for a long time.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public LoadResult Run()
     {
         var rx = connection.Rx;
@@ -101,6 +104,7 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
         return new LoadResult(ok, failed, wall, ok * settings.FrameSize, state.Min(s => s.Ok), state.Max(s => s.Ok), _sampleSum);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Send(MemifTxQueue tx, QueueState s)
     {
         if (s.InFlight >= s.Window) return;
@@ -128,6 +132,7 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
         tx.Flush();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Receive(MemifRxQueue rx, QueueState s, double nsPerTick)
     {
         int n = 0;
