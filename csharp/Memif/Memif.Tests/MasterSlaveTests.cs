@@ -1,4 +1,5 @@
 using Memif.Protocol;
+using Memif.SharedMemory;
 using Xunit;
 
 namespace Memif.Tests;
@@ -122,6 +123,40 @@ public class MasterSlaveTests
         Assert.Equal(frame, got);
         pair.Master.Rx[0].Release();
         EchoRoundTrips(pair, 1, 9000, 5);
+    }
+
+    [Fact]
+    public unsafe void Master_skips_descriptors_that_point_outside_the_regions()
+    {
+        var (m, s) = Options(Paths.Socket());
+        using var pair = Pair.Connect(m, s);
+        var ring = pair.Slave.Tx[0].Ring;
+        ulong regionSize = pair.Slave.Regions[0].Size;
+        // Play a hostile slave: three bad descriptors straight into shared memory, then a good frame.
+        (ushort Region, uint Offset, uint Length)[] bad = [(9, 0, 64), (0, uint.MaxValue - 8, 64), (0, (uint)regionSize - 10, 64)];
+        for (int i = 0; i < bad.Length; i++)
+        {
+            var d = ring.Desc(i);
+            (d->Region, d->Offset, d->Length, d->Flags) = (bad[i].Region, bad[i].Offset, bad[i].Length, 0);
+        }
+        var zero = ring.Desc(3);
+        zero->Length = 0;
+        ring.Head = 4;
+        var good = new MemifTxQueue(ring, slave: true, pair.Slave.Regions.ToArray(), 2048, 0, (uint)(2 * Ring.BytesFor(8)));
+        Assert.True(good.TrySend(Frames.Make(64, 5)));
+        good.Flush();
+
+        Assert.True(pair.Master.Rx[0].TryReceive(out var packet, Wait));
+        Assert.Equal(5UL, EthernetFrame.ReadSequence(packet.Span));
+        Assert.Equal(4, pair.Master.Rx[0].BadDescriptors);
+
+        // And the other way: a posted M2S buffer outside the region is never written to.
+        var m2s = pair.Slave.Rx[0].Ring;
+        var posted = m2s.Desc(0);
+        posted->Offset = (uint)regionSize;
+        Assert.True(pair.Master.Tx[0].TryGetBuffer(out var buffer));
+        Assert.Equal(1, pair.Master.Tx[0].BadDescriptors);
+        buffer.Commit(0);
     }
 
     [Fact]
