@@ -29,7 +29,7 @@ constexpr std::uint64_t kNever = std::numeric_limits<std::uint64_t>::max();
 constexpr std::size_t kIoBuffer = 64 * 1024;
 // Connects started per loop turn: every connection still starts within a few milliseconds,
 // but completions are handled in between instead of after ten thousand connect() calls.
-static std::size_t kConnectsPerTurn = getenv("CB") ? atoi(getenv("CB")) : 256;
+constexpr std::size_t kConnectsPerTurn = 256;
 // How often connections are checked against --timeout; a scan of 10k is microseconds.
 constexpr std::uint64_t kTimeoutScanNs = 50'000'000;
 
