@@ -16,7 +16,7 @@ public class SuiteTests
         var plan = SuitePlan.Build(Repo.Catalog, options);
         Assert.Equal(3, plan.Count); // burst, persistent closed loop, persistent open loop at half its rate
 
-        var exit = await SuiteRunner.RunAsync(Repo.Root, plan, new RunSettings(Repeats: 2, Warmups: 1), results.Path, build: false, CancellationToken.None);
+        var exit = await SuiteRunner.RunAsync(Repo.Root, plan, new RunSettings(Repeats: 2, Warmups: 1, SteadyWarmupCap: TimeSpan.FromSeconds(4)), results.Path, build: false, CancellationToken.None);
 
         Assert.Equal(0, exit);
         var latest = Path.Combine(results.Path, "latest");

@@ -33,7 +33,8 @@ public static class Commands
             ServerCpus: a.Text("--server-cpus") ?? DefaultCpus(0),
             ClientCpus: a.Text("--client-cpus") ?? DefaultCpus(1),
             ClientTimeout: a.Number("--timeout", 0.1, 3600) is { } t ? TimeSpan.FromSeconds(t) : null,
-            KeepSamples: a.Flag("--keep-samples"));
+            KeepSamples: a.Flag("--keep-samples"),
+            SteadyWarmupCap: TimeSpan.FromSeconds(a.Number("--warmup-cap", 0, 3600) ?? (quick ? 10 : 60)));
         var build = !a.Flag("--no-build");
         var results = Path.GetFullPath(a.Text("--results") ?? Path.Combine(root, "results"));
         a.EnsureEmpty();

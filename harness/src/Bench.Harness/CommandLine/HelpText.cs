@@ -37,7 +37,9 @@ public static class HelpText
           --connections N[,N..]    connection counts (default 10000 burst, 1000 persistent)
           --payload B[,B..]        payload bytes (default 100)
           --repeats N              measured repeats per experiment (default 5), after 1 warm-up
-          --warmups N              warm-up runs per experiment, not recorded (default 1)
+          --warmups N              warm-up passes for bursts and open-loop runs, not recorded (default 1)
+          --warmup-cap S           closed-loop runs warm up in 1 s passes until three in a row agree
+                                   within 5%, for at most S seconds (default 60, --quick 10; 0: off)
           --duration S             seconds per persistent run (default 5)
           --rate R                 open-loop rate for persistent runs (default: half the measured
                                    closed-loop peak; 0 turns open loop off)

@@ -55,6 +55,7 @@ public sealed class RunRecord
     [Name("warmup_s")] public double? WarmupS { get; set; }
     [Name("status")] public string Status { get; set; } = "";
     [Name("error")] public string Error { get; set; } = "";
+    [Name("warmup_steady")] public bool? WarmupSteady { get; set; }
 
     /// <summary>What a report groups repeats by: everything that defines the experiment, nothing it measured.</summary>
     public (string Server, string Client, string Transport, string Workload, int Connections, int Payload, double Rate) Experiment =>

@@ -31,8 +31,12 @@ public sealed record RunSettings(
     TimeSpan? ReadyTimeout = null,
     TimeSpan? ClientTimeout = null,
     bool KeepSamples = false,
-    TimeSpan? DeadlineSlack = null)
+    TimeSpan? DeadlineSlack = null,
+    TimeSpan? SteadyWarmupCap = null)
 {
+    /// <summary>The longest a steady-state warm-up may take; zero turns it off (fixed warm-up passes only).</summary>
+    public TimeSpan WarmupCap => SteadyWarmupCap ?? TimeSpan.FromSeconds(60);
+
     public TimeSpan Ready => ReadyTimeout ?? TimeSpan.FromSeconds(30);
 
     /// <summary>Per-connection deadline handed to clients (--timeout).</summary>

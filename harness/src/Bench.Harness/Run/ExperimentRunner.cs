@@ -37,20 +37,16 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
 
         if (await VerifyAsync(e, server, cancel) is { } wrong) { FailAll(RunStatus.VerifyFailed, wrong); return rows; }
 
-        double? warmupS = null;
-        for (var w = 0; w < settings.Warmups; w++)
-        {
-            var started = DateTime.UtcNow;
-            var warm = await RunClientAsync(e, server, repeat: 0, cancel);
-            warmupS = (warmupS ?? 0) + (DateTime.UtcNow - started).TotalSeconds;
-            if (warm.Status == RunStatus.ServerFailed) { Record(warm); progress.Step($"{e}: warm-up: {warm.Error}"); return rows; }
-        }
+        var warmup = await WarmUpAsync(e, server, cancel);
+        if (warmup.Fatal is { } dead) { Record(dead); progress.Step($"{e}: warm-up: {dead.Error}"); return rows; }
+        if (warmup.Steady == false)
+            progress.Note($"{e}: the rate was not steady after {warmup.Seconds:F0} s of warm-up; measuring anyway (warmup_steady=false in the rows)");
 
         for (var r = 1; r <= settings.Repeats; r++)
         {
             cancel.ThrowIfCancellationRequested();
             var row = await RunClientAsync(e, server, r, cancel);
-            row.WarmupS = warmupS;
+            (row.WarmupS, row.WarmupSteady) = (Math.Round(warmup.Seconds, 1), warmup.Steady);
             Record(row);
             progress.Step($"{e} repeat {r}/{settings.Repeats}: {Describe(row)}");
             if (row.Status == RunStatus.ServerFailed) break;
@@ -59,6 +55,34 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         if (!server.Process!.HasExited && !await server.Process.StopAsync(TimeSpan.FromSeconds(5)))
             progress.Note($"{e.Server.Name} did not exit within 5 s of SIGTERM and was killed (the contract asks for a prompt exit)");
         return rows;
+    }
+
+    /// <summary>
+    /// Warms the server up before anything is recorded. Timed closed-loop workloads run 1 s
+    /// passes until three in a row agree within 5% (.NET's tiered JIT on one core needs 20-30 s
+    /// of load to settle), up to a cap; bursts and open-loop runs get a fixed number of passes.
+    /// </summary>
+    private async Task<(double Seconds, bool? Steady, RunRecord? Fatal)> WarmUpAsync(Experiment e, StartedServer server, CancellationToken cancel)
+    {
+        var started = DateTime.UtcNow;
+        double Elapsed() => (DateTime.UtcNow - started).TotalSeconds;
+        if (e.IsBurst || e.Rate > 0 || settings.WarmupCap <= TimeSpan.Zero)
+        {
+            for (var w = 0; w < settings.Warmups; w++)
+                if (await RunClientAsync(e, server, repeat: 0, cancel) is { Status: RunStatus.ServerFailed } dead) return (Elapsed(), null, dead);
+            return (Elapsed(), null, null);
+        }
+        var window = e with { DurationS = 1 };
+        var rates = new List<double>();
+        while (Elapsed() < settings.WarmupCap.TotalSeconds)
+        {
+            var pass = await RunClientAsync(window, server, repeat: 0, cancel);
+            if (pass.Status == RunStatus.ServerFailed) return (Elapsed(), null, pass);
+            rates.Add(pass.ReqPerS ?? 0);
+            var last = rates.TakeLast(3).ToList();
+            if (last.Count == 3 && last.Min() > 0 && last.Max() / last.Min() <= 1.05) return (Elapsed(), true, null);
+        }
+        return (Elapsed(), false, null);
     }
 
     private static string Describe(RunRecord row) => row.Status switch

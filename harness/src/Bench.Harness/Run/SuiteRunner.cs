@@ -19,7 +19,7 @@ public static class SuiteRunner
         var csv = new ResultsCsv(Path.Combine(dir, "runs.csv"));
         var scratch = Directory.CreateTempSubdirectory("bench-").FullName;
         var progress = new Progress(plan.Sum(p => settings.Repeats) + (build ? Folders(plan).Count : 0));
-        Console.Error.WriteLine($"bench: run {runId}: {plan.Count} experiments x {settings.Repeats} repeats (+{settings.Warmups} warm-up), results in {dir}");
+        Console.Error.WriteLine($"bench: run {runId}: {plan.Count} experiments x {settings.Repeats} repeats after a warm-up, results in {dir}");
 
         var machine = await MachineFacts.ReadAsync();
         await File.WriteAllTextAsync(Path.Combine(dir, "machine.json"), JsonSerializer.Serialize(machine, new JsonSerializerOptions { WriteIndented = true }), cancel);
