@@ -4,6 +4,8 @@
 #   ./run-all.sh test       every test suite
 set -euo pipefail
 cd "$(dirname "$0")"
+# rustup installs cargo per user; a login shell has it on PATH, CI's environment may not.
+if [[ -d "$HOME/.cargo/bin" ]]; then PATH="$HOME/.cargo/bin:$PATH"; fi
 
 ./scripts/setup.sh
 echo "run-all: building the harness" >&2

@@ -32,6 +32,12 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# cargo usually comes from rustup; where it does not, Debian's builds rust/ too (Cargo.lock is kept at version 3 for it).
+if ! command -v cargo >/dev/null && [[ $EUID -eq 0 ]]; then
+  echo "setup: no cargo on PATH; installing Debian's"
+  apt-get install -y -qq --no-install-recommends cargo >/dev/null
+fi
+
 for tool in dotnet cargo python3 cmake taskset; do
   command -v "$tool" >/dev/null || { echo "setup: '$tool' is not on PATH; install it first" >&2; exit 1; }
 done
