@@ -84,6 +84,8 @@ public sealed class EchoServer(MemifOptions options, CancellationToken stop)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int EchoBurst(MemifRxQueue rx, MemifTxQueue tx)
     {
+        // Idle check first: it reads only the RX index, not the TX ring the peer is busy with.
+        if (!rx.HasPending) return 0;
         int n = 0;
         // Take no more than TX can answer, so a full TX ring holds frames in RX (back-pressure) instead of dropping them.
         int budget = Math.Min(tx.Free, Burst);

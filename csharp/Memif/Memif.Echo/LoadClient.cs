@@ -68,9 +68,9 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
                 if (sending) Send(tx[q], state[q]);
                 inFlight += state[q].InFlight;
             }
-            if (received > 0) lastProgress = Stopwatch.GetTimestamp();
+            if (received > 0) lastProgress = now;
             if (!sending && inFlight == 0) break;
-            if (inFlight > 0 && Stopwatch.GetTimestamp() - lastProgress > (sending ? timeoutTicks : Math.Min(timeoutTicks, Stopwatch.Frequency)))
+            if (inFlight > 0 && now - lastProgress > (sending ? timeoutTicks : Math.Min(timeoutTicks, Stopwatch.Frequency)))
             {
                 // Nothing has come back for too long: whatever is in flight is lost.
                 Report("lost", $"no echo for {(sending ? settings.Timeout.TotalSeconds : 1):0.#} s with {inFlight} frames in flight");
@@ -79,7 +79,7 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
                     s.Failed += s.InFlight;
                     s.InFlight = 0;
                 }
-                if (sending) lastProgress = Stopwatch.GetTimestamp();
+                if (sending) lastProgress = now;
                 else break;
             }
             if (received == 0)

@@ -164,7 +164,7 @@ public sealed unsafe class MemifListener : IDisposable
                         if (fd >= 0) return Refuse(control, "Unexpected file descriptor");
                         if (m.InitVersion != MemifConstants.Version) return Refuse(control, "Incompatible memif version");
                         if (!_interfaces.TryGetValue(m.InitId, out var found)) return Refuse(control, "ID not found");
-                        if (_connected.Contains(m.InitId)) return Refuse(control, "Already connected");
+                        if (IsConnected(m.InitId)) return Refuse(control, "Already connected");
                         if (m.InitMode != 0) return Refuse(control, "Only ethernet mode supported");
                         if (SecretError(found.Secret, m.InitSecret) is { } secretError) return Refuse(control, secretError);
                         iface = found;
@@ -204,6 +204,11 @@ public sealed unsafe class MemifListener : IDisposable
         {
             if (pending.Fds.Count > 0 || pending.Regions.Count > 0) pending.Dispose();
         }
+    }
+
+    private bool IsConnected(uint id)
+    {
+        lock (_connected) return _connected.Contains(id);
     }
 
     private static string? SecretError(string? expected, ReadOnlySpan<byte> offered)
@@ -251,10 +256,11 @@ public sealed unsafe class MemifListener : IDisposable
         var fds = pending.Fds.ToList();
         pending.Fds.Clear();
         pending.Regions.Clear(); // now owned by the connection
-        _connected.Add(iface.InterfaceId);
+        lock (_connected) _connected.Add(iface.InterfaceId);
         var effective = iface with { Queues = Math.Min(s2m, m2s) };
+        // The connection may be closed on another thread than the one accepting: lock the id set.
         return new MemifConnection(effective, control, regions, fds, tx, rx, slaveName, slaveInterface,
-            c => _connected.Remove(c.InterfaceId));
+            c => { lock (_connected) _connected.Remove(c.InterfaceId); });
     }
 
     private MemifConnection? Refuse(ControlChannel control, string reason)

@@ -122,6 +122,13 @@ public sealed unsafe class MemifRxQueue
         return _cursor != available;
     }
 
+    /// <summary>True when at least one slot is waiting; reads the peer's index only when the cached one is used up.</summary>
+    public bool HasPending
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _cursor != _available || Refresh();
+    }
+
     /// <summary>Frames waiting right now (refreshes the peer's index).</summary>
     public int Available
     {
