@@ -69,6 +69,30 @@ public partial class EchoProcessTests
     }
 
     [Fact]
+    public void Slave_server_reconnects_for_each_new_master_and_reads_the_json_configs()
+    {
+        string socket = Paths.Socket();
+        string dir = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Paths.EchoBinary())!, "../../../.."));
+        var server = StartServer(socket, "--config", Path.Combine(dir, "s.json"));
+        try
+        {
+            for (int round = 0; round < 3; round++)
+            {
+                using var client = Start("client", "--config", Path.Combine(dir, "c.json"), "--memif-socket", socket,
+                    "--duration", "0.2", "--timeout", "20");
+                string stdout = client.StandardOutput.ReadToEnd();
+                client.WaitForExit();
+                Assert.True(client.ExitCode == 0, stdout + client.StandardError.ReadToEnd());
+                Assert.Matches(@"RESULT ok=[1-9]\d* failed=0 ", stdout);
+            }
+        }
+        finally
+        {
+            StopServer(server);
+        }
+    }
+
+    [Fact]
     public void Slave_server_is_ready_before_the_master_exists_and_exits_on_sigterm()
     {
         string socket = Paths.Socket();
