@@ -70,6 +70,9 @@ Fd listen_tcp(const Endpoint& endpoint, bool non_blocking) {
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&endpoint.address), endpoint.length) != 0) {
         throw std::system_error(errno, std::generic_category(), "bind " + endpoint.to_string());
     }
+    // Linux accepted sockets inherit TCP_NODELAY from their listener: one setsockopt here
+    // instead of one per connection.
+    set_no_delay(fd.get());
     // A 10k burst arrives faster than any accept loop drains it; ask for the most the kernel
     // allows (it clamps to net.core.somaxconn) so fewer SYNs are dropped into the 1 s retry.
     constexpr int kBacklog = 65535;

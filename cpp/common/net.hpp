@@ -47,7 +47,8 @@ Endpoint resolve(const std::string& host, std::uint16_t port);
 // The address a bound socket really has (the kernel's port when 0 was asked for).
 Endpoint local_endpoint(int fd);
 
-// Opens a listening TCP socket; throws std::system_error naming what failed (port in use...).
+// Opens a listening TCP socket whose accepted sockets have TCP_NODELAY already set.
+// Throws std::system_error naming what failed (port in use...).
 Fd listen_tcp(const Endpoint& endpoint, bool non_blocking);
 
 // Latency, not throughput, is measured: never let Nagle hold back a small echo.

@@ -109,7 +109,6 @@ private:
                 if (errno == EMFILE || errno == ENFILE) shed_one_connection();
                 return;  // EAGAIN: queue empty; anything else: try again next wake-up
             }
-            echo::set_no_delay(fd);
             epoll_event event{};
             // Registered once for both directions, edge-triggered: no epoll_ctl per request.
             // An EPOLLOUT edge with nothing pending costs a wake-up entry, not a system call.

@@ -86,8 +86,7 @@ private:
                 }
                 continue;  // ECONNABORTED, EINTR, EPROTO...: the next one may be fine
             }
-            echo::Fd connection(fd);
-            echo::set_no_delay(fd);
+            echo::Fd connection(fd);  // TCP_NODELAY inherited from the listener
             try {
                 echo::StackThread([c = std::make_shared<echo::Fd>(std::move(connection))]() mutable {
                     echo_connection(std::move(*c));
