@@ -13,9 +13,12 @@ from echo_contract import Failure, FirstErrors, Tally
 
 
 async def echo_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> None:
+    # The transport sends in the background while we read; draining before reading would
+    # deadlock on a payload larger than the socket buffers, as the server stops reading
+    # until we take its echo.
     writer.write(request)
-    await writer.drain()
     echoed = await reader.readexactly(len(request))
+    await writer.drain()
     if echoed != request:
         raise contract.mismatch(request, echoed)
 
@@ -40,7 +43,7 @@ async def burst(args: argparse.Namespace, errors: FirstErrors) -> tuple[Tally, i
         during = "connect"
         try:
             async with asyncio.timeout(args.timeout):
-                reader, writer = await asyncio.open_connection(args.host, args.port)
+                reader, writer = await asyncio.open_connection(*args.address[:2])
             during = "echo"
             try:
                 async with asyncio.timeout(args.timeout):
@@ -75,7 +78,7 @@ async def persistent(args: argparse.Namespace, errors: FirstErrors) -> tuple[Tal
     async def open_one() -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         try:
             async with asyncio.timeout(args.timeout):
-                return await asyncio.open_connection(args.host, args.port)
+                return await asyncio.open_connection(*args.address[:2])
         except Exception as exc:
             errors.record(classify(exc, "connect"))
             return None

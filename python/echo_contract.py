@@ -94,6 +94,12 @@ def parse_client_args(description: str, argv: list[str] | None = None) -> argpar
     args = parser.parse_args(argv)
     if args.port == 0:
         parser.error("--port must be between 1 and 65535")
+    # Resolve once: a name would otherwise be looked up again for every connection.
+    try:
+        info = socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)[0]
+    except OSError as exc:
+        parser.error(f"cannot resolve --host {args.host}: {exc}")
+    args.family, args.address = info[0], info[4]
     return args
 
 

@@ -29,8 +29,8 @@ class Run:
         self.args = args
         self.errors = errors
         self.loop = asyncio.get_running_loop()
-        self.address = (args.host, args.port)
-        self.family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+        self.address = args.address
+        self.family = args.family
         self.tally = Tally(args.payload)
         self.burst = args.workload == "burst"
         self.live: set[Connection] = set()
