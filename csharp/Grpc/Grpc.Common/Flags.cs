@@ -5,7 +5,7 @@ namespace GrpcBench;
 public sealed class UsageException(string message) : Exception(message);
 
 /// <summary>`--name value` pairs (and bare switches), parsed once; unknown names are errors.</summary>
-sealed class Flags
+public sealed class Flags
 {
     private readonly Dictionary<string, string> _values = new();
 

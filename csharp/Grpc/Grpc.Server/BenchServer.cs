@@ -22,6 +22,9 @@ public sealed class RunningServer(WebApplication app, string readyAddress, Actio
     }
 }
 
+/// <summary>A socket already listening, given by descriptor; only tests use it, to drive the VSOCK transport over a Unix socket.</summary>
+public sealed record DescriptorAddress(nint Fd) : ServerAddress;
+
 /// <summary>Builds and starts the gRPC server: Echo, Crypto, health and reflection on Kestrel.</summary>
 public static class BenchServer
 {
@@ -55,6 +58,9 @@ public static class BenchServer
             o.UnsafePreferInlineScheduling = true;
         });
 
+        // Kestrel's socket transport for TCP and Unix sockets; ours for VSOCK (see DescriptorTransport).
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IConnectionListenerFactory, DescriptorTransportFactory>();
+
         var unixPath = (settings.Address as ServerAddress.Unix)?.Path;
         nint vsockFd = -1;
         uint vsockPort = 0;
@@ -74,7 +80,10 @@ public static class BenchServer
                     break;
                 case ServerAddress.Vsock vsock:
                     (vsockFd, vsockPort) = GrpcBench.Vsock.Listen(vsock.Cid, vsock.Port, 65535);
-                    k.ListenHandle((ulong)vsockFd, h2c);
+                    k.Listen(new DescriptorEndPoint(vsockFd, $"vsock {vsock.Cid}:{vsockPort}"), h2c);
+                    break;
+                case DescriptorAddress d: // tests: the descriptor transport over a Unix socket
+                    k.Listen(new DescriptorEndPoint(d.Fd, "fd " + d.Fd), h2c);
                     break;
             }
         });
@@ -105,6 +114,7 @@ public static class BenchServer
         {
             ServerAddress.Tcp => "tcp " + BoundTcpAddress(app),
             ServerAddress.Unix unix => "unix " + unix.Path,
+            DescriptorAddress d => "fd " + d.Fd,
             ServerAddress.Vsock vsock => $"vsock {(vsock.Cid == GrpcBench.Vsock.CidAny ? "any" : vsock.Cid.ToString())}:{vsockPort}",
             _ => throw new InvalidOperationException(),
         };

@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Google.Protobuf;
+using GrpcBench.Protos;
+
+namespace GrpcBench.Tests;
+
+/// <summary>The server and client programs as the harness drives them: arguments in, ready line and RESULT out.</summary>
+public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    [Fact]
+    public async Task Server_prints_its_ready_line_serves_and_exits_0_on_SIGTERM()
+    {
+        using var server = Programs.Start(Programs.Server, "--port", "0");
+        var ready = await server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Matches(@"^READY tcp 127\.0\.0\.1:\d+$", ready);
+        var port = int.Parse(ready!.Split(':')[^1]);
+        Assert.NotEqual(0, port);
+
+        using var channel = LiveServer.OpenChannel(new ServerAddress.Tcp("127.0.0.1", port));
+        Assert.Equal("hi", (await new Echo.EchoClient(channel).UnaryAsync(new EchoRequest { Payload = ByteString.CopyFromUtf8("hi") })).Payload.ToStringUtf8());
+
+        var stopwatch = Stopwatch.StartNew();
+        Programs.Terminate(server);
+        await server.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, server.ExitCode);
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(2), $"took {stopwatch.Elapsed}");
+    }
+
+    [Fact]
+    public async Task Server_that_cannot_bind_says_why_and_exits_1()
+    {
+        var run = await Programs.RunAsync(Programs.Server, "--port", fixture.Server.Port.ToString());
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("cannot listen", run.Stderr);
+    }
+
+    [Theory]
+    [InlineData("--port", "99999")]
+    [InlineData("--bogus", "1")]
+    [InlineData("--unix", "/tmp/x", "--port", "1")]
+    public async Task Bad_arguments_exit_2_with_usage(params string[] args)
+    {
+        Assert.Equal(2, (await Programs.RunAsync(Programs.Server, args)).ExitCode);
+        var client = await Programs.RunAsync(Programs.Client, args);
+        Assert.Equal(2, client.ExitCode);
+        Assert.Contains("usage", client.Stderr);
+    }
+
+    [Theory]
+    [InlineData("grpc-unary", "lean")]
+    [InlineData("grpc-stream", "lean")]
+    [InlineData("grpc-crypto", "lean")]
+    [InlineData("grpc-unary", "grpcnet")]
+    [InlineData("grpc-stream", "grpcnet")]
+    [InlineData("grpc-crypto", "grpcnet")]
+    public async Task Client_prints_the_RESULT_line_and_writes_one_sample_per_request(string workload, string engine)
+    {
+        var samples = Path.GetTempFileName();
+        try
+        {
+            var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--connections", "16",
+                "--workload", workload, "--engine", engine, "--duration", "0.5", "--samples", samples, "--payload", "300");
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            Assert.Matches(@"^RESULT ok=\d+ failed=0 wall_ns=\d+ bytes=\d+ conn_min=\d+ conn_max=\d+$", run.ResultLine);
+            var r = run.Result();
+            Assert.True(r["ok"] > 0);
+            Assert.True(r["conn_min"] > 0, "every call slot completed requests");
+            Assert.Equal(workload == "grpc-crypto" ? 0 : r["ok"] * 300, r["bytes"]);
+            Assert.Equal(r["ok"] * 8, new FileInfo(samples).Length);
+            Assert.Contains("requests/s", run.Stdout);
+            Assert.Contains("p99.9", run.Stdout);
+            if (workload == "grpc-crypto") Assert.Contains("EcdsaP384Sha384", run.Stdout);
+        }
+        finally
+        {
+            File.Delete(samples);
+        }
+    }
+
+    [Fact]
+    public async Task Open_loop_client_sends_exactly_the_requests_asked_for()
+    {
+        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--connections", "4",
+            "--rate", "400", "--requests", "100", "--service", "both", "--algorithm", "ecdsa-p256-sha256");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal(100, run.Result()["ok"]);
+        Assert.Equal(0, run.Result()["failed"]);
+    }
+
+    [Fact]
+    public async Task Client_reads_its_settings_from_the_environment()
+    {
+        var info = new ProcessStartInfo(Programs.Client) { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.Environment["SERVER_ADDR"] = $"127.0.0.1:{fixture.Server.Port}";
+        info.Environment["CONNECTIONS"] = "3";
+        info.Environment["REQUESTS"] = "30";
+        info.Environment["SERVICE"] = "both";
+        using var process = Process.Start(info)!;
+        var stdout = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.Equal(0, process.ExitCode);
+        Assert.Contains("RESULT ok=30 failed=0", stdout);
+        Assert.Contains("3 calls", stdout);
+    }
+
+    [Fact]
+    public async Task A_server_that_never_answers_is_counted_as_failed_with_exit_1()
+    {
+        // Accepts TCP connections and says nothing: no HTTP/2 settings, no answers.
+        using var silent = new TcpListener(IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((IPEndPoint)silent.LocalEndpoint).Port;
+        var run = await Programs.RunAsync(Programs.Client, "--port", port.ToString(), "--connections", "5", "--timeout", "1");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Equal(0, run.Result()["ok"]);
+        Assert.Equal(5, run.Result()["failed"]);
+        Assert.Contains("cannot reach", run.Stderr);
+    }
+
+    [Fact]
+    public async Task Client_against_a_closed_port_fails_cleanly()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        var run = await Programs.RunAsync(Programs.Client, "--port", port.ToString(), "--connections", "2", "--timeout", "2");
+        Assert.Equal(1, run.ExitCode);
+        Assert.StartsWith("RESULT ok=0 failed=2", run.ResultLine);
+    }
+}
