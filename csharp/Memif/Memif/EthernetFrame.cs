@@ -48,16 +48,21 @@ public static class EthernetFrame
     public static ulong ReadSequence(ReadOnlySpan<byte> frame) => BinaryPrimitives.ReadUInt64LittleEndian(frame[SequenceOffset..]);
     public static long ReadTimestamp(ReadOnlySpan<byte> frame) => BinaryPrimitives.ReadInt64LittleEndian(frame[TimestampOffset..]);
 
-    /// <summary>Byte j of the body of frame k is (k + j) mod 251: differs between frames, never all zero.</summary>
-    public static void FillPattern(Span<byte> body, ulong sequence)
+    // The pattern repeats every 251 bytes, so every body is a slice of one precomputed run:
+    // writing is a memcpy and checking a vectorised compare.
+    private static readonly byte[] Pattern = CreatePattern();
+
+    private static byte[] CreatePattern()
     {
-        int b = (int)(sequence % 251);
-        for (int j = 0; j < body.Length; j++)
-        {
-            body[j] = (byte)b;
-            if (++b == 251) b = 0;
-        }
+        var p = new byte[251 + 65536];
+        for (int i = 0; i < p.Length; i++) p[i] = (byte)(i % 251);
+        return p;
     }
+
+    private static ReadOnlySpan<byte> PatternFor(ulong sequence, int length) => Pattern.AsSpan((int)(sequence % 251), length);
+
+    /// <summary>Byte j of the body of frame k is (k + j) mod 251: differs between frames, never all zero.</summary>
+    public static void FillPattern(Span<byte> body, ulong sequence) => PatternFor(sequence, body.Length).CopyTo(body);
 
     /// <summary>True when the echo is exactly what was sent with the MACs swapped.</summary>
     public static bool VerifyEcho(ReadOnlySpan<byte> echo, int expectedLength, ReadOnlySpan<byte> ourMac, ReadOnlySpan<byte> peerMac, ulong sequence)
@@ -67,12 +72,6 @@ public static class EthernetFrame
         if (BinaryPrimitives.ReadUInt16BigEndian(echo[12..]) != BenchmarkEtherType) return false;
         if (ReadSequence(echo) != sequence) return false;
         var body = echo[MinBenchmarkFrame..];
-        int b = (int)(sequence % 251);
-        for (int j = 0; j < body.Length; j++)
-        {
-            if (body[j] != b) return false;
-            if (++b == 251) b = 0;
-        }
-        return true;
+        return body.SequenceEqual(PatternFor(sequence, body.Length));
     }
 }
