@@ -13,6 +13,7 @@ packages=(
   nghttp2-client                             # h2load, an independent gRPC load generator
   libfontconfig1 fonts-dejavu-core           # ScottPlot text rendering
   iproute2 procps util-linux                 # ss, taskset, /proc readers
+  time                                       # GNU time: a client's exact CPU time and peak memory
 )
 
 missing=()

@@ -51,9 +51,14 @@ public class SuiteTests
     [Fact]
     public void matrix_plan_pairs_every_client_with_every_server()
     {
-        var only = Repo.Catalog.All.Where(Repo.SpeaksRawTcpEcho).Take(3).Select(i => i.Name).ToList();
-        var plan = SuitePlan.Build(Repo.Catalog, new SuiteOptions { Only = only, Matrix = true });
-        Assert.Equal(only.Count * only.Count, plan.Count);
+        var chosen = Repo.Catalog.All.Where(Repo.SpeaksRawTcpEcho).ToList();
+        var plan = SuitePlan.Build(Repo.Catalog, new SuiteOptions { Only = chosen.Select(i => i.Name).ToList(), Matrix = true });
+        var servers = chosen.Where(i => i.HasServer).ToList();
+        var clients = chosen.Where(i => i.HasClient).ToList();
+        Assert.Equal(servers.Count * clients.Count, plan.Count);
+        foreach (var s in servers)
+            foreach (var c in clients)
+                Assert.Single(plan, p => p.Experiment.Server == s && p.Experiment.Client == c);
     }
 
     [Fact]

@@ -7,6 +7,22 @@ public readonly record struct ProcessUsage(double UserMs, double SystemMs, long 
 {
     public static readonly ProcessUsage None = new(0, 0, 0);
     public double CpuMs => UserMs + SystemMs;
+
+    /// <summary>GNU time, writing "user-seconds system-seconds max-rss-KiB" to a file when the command ends.</summary>
+    public static IReadOnlyList<string> TimeCommand(string outputPath) => ["/usr/bin/time", "-o", outputPath, "-f", "%U %S %M"];
+
+    /// <summary>The usage GNU time wrote; null when the command was killed before it could.</summary>
+    public static ProcessUsage? ReadTimeOutput(string path)
+    {
+        if (!File.Exists(path)) return null;
+        // A child killed by a signal makes time write "Command terminated by signal N" first.
+        var last = File.ReadLines(path).LastOrDefault(l => l.Length > 0)?.Split(' ');
+        return last is { Length: 3 }
+               && double.TryParse(last[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var user)
+               && double.TryParse(last[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var sys)
+               && long.TryParse(last[2], out var rss)
+            ? new ProcessUsage(user * 1000, sys * 1000, rss) : null;
+    }
 }
 
 public static class ProcFs

@@ -185,17 +185,20 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         var serverBefore = ProcFs.ReadTree(server.Process!.Pid) ?? ProcessUsage.None;
         var cpuBefore = ProcFs.CpuTimes();
 
-        ProcessUsage? clientUsage = null;
+        // GNU time waits for the client and reports its rusage (children included): exact even
+        // for a client that exits the instant it has printed RESULT, where /proc would be gone.
+        var usagePath = Path.Combine(scratch, $"usage-{Guid.NewGuid():N}.txt");
         ManagedProcess client;
-        try { client = ManagedProcess.Start($"client {e.Client.Name}", args, e.Client.Folder, settings.ClientCpus); }
+        try
+        {
+            client = ManagedProcess.Start($"client {e.Client.Name}", [.. ProcessUsage.TimeCommand(usagePath), .. args], e.Client.Folder, settings.ClientCpus);
+        }
         catch (ProcessStartException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, x.Message); return row; }
         await using (client)
         {
             try
             {
                 var line = await client.WaitForLineAsync(ResultLine.Matches, settings.ClientDeadline(e), cancel);
-                // The client prints RESULT as its last act; its CPU time is complete now, before it exits.
-                clientUsage = ProcFs.ReadTree(client.Pid);
                 var exit = await client.Exited.WaitAsync(TimeSpan.FromSeconds(30), cancel);
                 Fill(row, ResultLine.Parse(line), exit, client.StderrTail);
             }
@@ -207,6 +210,8 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             catch (ProcessExitedException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, $"{x.Message} (no RESULT line)"); }
             catch (FormatException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, x.Message); }
         }
+        var clientUsage = ProcessUsage.ReadTimeOutput(usagePath);
+        File.Delete(usagePath);
 
         var cpuAfter = ProcFs.CpuTimes();
         row.Absorb(TcpCounters.Read() - countersBefore);
