@@ -26,28 +26,45 @@ def ready(path):
 
 
 def run_master(path, stop):
-    tp.remove_stale_socket(path)
-    pmd = tp.Testpmd(tp.testpmd_command("server", path, ["--forward-mode=macswap"]), tp.file_prefix("server"))
-    # testpmd creates the socket when it probes the device but registers the interface only when
-    # the port starts ("Port 0: <mac>"); a peer arriving in between would hear "ID not found".
-    deadline = time.monotonic() + 60
+    """Runs testpmd as memif server until SIGTERM.
+
+    DPDK 22.11's memif server can crash (SIGSEGV) when its client goes away while it forwards
+    (seen here whenever the io --tx-first client stops); the harness asked for a server that
+    outlives its clients, so a testpmd that dies is started again, and said so on stderr.
+    """
     announced = False
     while not stop.is_set():
-        try:
-            item = pmd.next_line(timeout=0.2)
-        except queue.Empty:
-            item = ()
-        if item is None:
-            print(f"testpmd wrapper: testpmd exited with status {pmd.process.wait()}", file=sys.stderr)
+        tp.remove_stale_socket(path)
+        pmd = tp.Testpmd(tp.testpmd_command("server", path, ["--forward-mode=macswap"]), tp.file_prefix("server"))
+        # testpmd creates the socket when it probes the device but registers the interface only
+        # when the port starts ("Port 0: <mac>"); a peer arriving in between hears "ID not found".
+        deadline = time.monotonic() + 60
+        port_up = False
+        while not stop.is_set():
+            try:
+                item = pmd.next_line(timeout=0.2)
+            except queue.Empty:
+                item = ()
+            if item is None:
+                break
+            if not port_up and item and PORT_UP.match(item[1]) and tp.socket_listening(path):
+                port_up = True
+                if not announced:
+                    ready(path)
+                    announced = True
+            if not port_up and time.monotonic() > deadline:
+                print("testpmd wrapper: testpmd did not start its port within 60 s", file=sys.stderr)
+                pmd.stop()
+                return 1
+        status = pmd.stop()
+        if stop.is_set():
+            break
+        if not port_up:
+            print(f"testpmd wrapper: testpmd exited with status {status} before its port came up", file=sys.stderr)
             return 1
-        if not announced and item and PORT_UP.match(item[1]) and tp.socket_listening(path):
-            ready(path)
-            announced = True
-        if not announced and time.monotonic() > deadline:
-            print("testpmd wrapper: testpmd did not start its port within 60 s", file=sys.stderr)
-            pmd.stop()
-            return 1
-    pmd.stop()
+        print(f"testpmd wrapper: testpmd exited with status {status} (DPDK's memif server may crash when its "
+              "client leaves); starting it again", file=sys.stderr, flush=True)
+        stop.wait(0.2)
     return 0
 
 
