@@ -29,6 +29,18 @@ public sealed class LatencySamples
         return new LatencySamples(values);
     }
 
+    /// <summary>Writes samples in the contract's format, for load tools that report latency their own way.</summary>
+    public static void WriteFile(string path, IEnumerable<long> nanoseconds)
+    {
+        using var file = new FileStream(path, FileMode.Create, FileAccess.Write);
+        Span<byte> eight = stackalloc byte[8];
+        foreach (var ns in nanoseconds)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(eight, (ulong)ns);
+            file.Write(eight);
+        }
+    }
+
     /// <summary>Nearest-rank percentile in microseconds: the smallest sample with at least p% of samples at or below it.</summary>
     public double? PercentileUs(double p)
     {

@@ -6,8 +6,11 @@ namespace Bench.Harness.Run;
 /// <summary>One cell of a suite: a server, a client and the load; it is run once per repeat.</summary>
 public sealed record Experiment(
     Implementation Server, Implementation Client, string Transport, string Workload,
-    int Connections, int Payload, double Rate, double DurationS)
+    int Connections, int Payload, double Rate, double DurationS, string? LoadTool = null)
 {
+    /// <summary>Load from h2load instead of the client implementation (gRPC unary only).</summary>
+    public bool UsesH2Load => LoadTool == LoadTools.H2Load.Name;
+
     public bool IsBurst => Workload == Workloads.Burst;
 
     /// <summary>Raw echo servers get the harness's own byte-exact check; others are checked through their client.</summary>
@@ -15,7 +18,8 @@ public sealed record Experiment(
 
     public override string ToString()
     {
-        var pair = Server.Name == Client.Name ? Server.Name : $"{Client.Name} -> {Server.Name}";
+        var client = LoadTool ?? Client.Name;
+        var pair = Server.Name == client ? Server.Name : $"{client} -> {Server.Name}";
         var load = IsBurst ? $"{Connections} conn" : $"{Connections} conn {DurationS.ToString(CultureInfo.InvariantCulture)} s";
         var rate = Rate > 0 ? $" @{Rate.ToString(CultureInfo.InvariantCulture)}/s" : "";
         return $"{pair} [{Transport} {Workload} {load} {Payload} B{rate}]";

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Bench.Harness.Catalog;
+using Bench.Harness.LoadTools;
 using Bench.Harness.Machine;
 using Bench.Harness.Results;
 
@@ -151,6 +152,8 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
 
     private async Task<string?> VerifyAsync(Experiment e, StartedServer server, CancellationToken cancel)
     {
+        if (e.UsesH2Load)
+            return await H2Load.VerifyAsync(server.Ready!.TcpEndpoint.Host, server.Ready.TcpEndpoint.Port, e.Payload, cancel);
         if (e.IsRawEcho)
         {
             var (host, port) = server.Ready!.TcpEndpoint;
@@ -166,17 +169,10 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     {
         var row = NewRow(e, repeat);
         var samplesPath = Path.Combine(scratch, $"samples-{Guid.NewGuid():N}.bin");
-        string[] args =
-        [
-            .. e.Client.ClientCommand!, .. ClientAddressArgs(server.Ready!),
-            "--connections", e.Connections.ToString(CultureInfo.InvariantCulture),
-            "--payload", e.Payload.ToString(CultureInfo.InvariantCulture),
-            "--workload", e.Workload,
-            .. e.IsBurst ? Array.Empty<string>() : ["--duration", e.DurationS.ToString(CultureInfo.InvariantCulture)],
-            .. e.Rate > 0 ? ["--rate", e.Rate.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
-            "--samples", samplesPath,
-            "--timeout", settings.ConnectionTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture),
-        ];
+        var h2loadLog = Path.Combine(scratch, $"h2load-{Guid.NewGuid():N}.log");
+        IReadOnlyList<string> args = e.UsesH2Load
+            ? H2Load.Command(server.Ready!.TcpEndpoint.Host, server.Ready.TcpEndpoint.Port, e.Connections, e.DurationS, FrameFile(e.Payload), h2loadLog)
+            : ContractClientArgs(e, server.Ready!, samplesPath);
 
         if (e.IsBurst && e.Transport == Transports.Tcp)
             await EphemeralPorts.WaitForRoomAsync(e.Connections, progress, cancel);
@@ -191,16 +187,28 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         ManagedProcess client;
         try
         {
-            client = ManagedProcess.Start($"client {e.Client.Name}", [.. ProcessUsage.TimeCommand(usagePath), .. args], e.Client.Folder, settings.ClientCpus);
+            client = ManagedProcess.Start($"client {row.Client}", [.. ProcessUsage.TimeCommand(usagePath), .. args], e.Client.Folder, settings.ClientCpus);
         }
         catch (ProcessStartException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, x.Message); return row; }
         await using (client)
         {
             try
             {
-                var line = await client.WaitForLineAsync(ResultLine.Matches, settings.ClientDeadline(e), cancel);
-                var exit = await client.Exited.WaitAsync(TimeSpan.FromSeconds(30), cancel);
-                Fill(row, ResultLine.Parse(line), exit, client.StderrTail);
+                if (e.UsesH2Load)
+                {
+                    // h2load prints no RESULT line: its summary and per-request log say the same things.
+                    var exit = await client.Exited.WaitAsync(settings.ClientDeadline(e), cancel);
+                    var output = H2Load.Parse(string.Join('\n', client.StdoutLines));
+                    var samples = H2Load.ReadLogSamples(h2loadLog);
+                    LatencySamples.WriteFile(samplesPath, samples);
+                    Fill(row, new ResultLine(output.Succeeded, output.NotOk, (long)(output.Seconds * 1e9), output.Succeeded * e.Payload, 0, 0), exit, client.StderrTail);
+                }
+                else
+                {
+                    var line = await client.WaitForLineAsync(ResultLine.Matches, settings.ClientDeadline(e), cancel);
+                    var exit = await client.Exited.WaitAsync(TimeSpan.FromSeconds(30), cancel);
+                    Fill(row, ResultLine.Parse(line), exit, client.StderrTail);
+                }
             }
             catch (TimeoutException)
             {
@@ -212,6 +220,7 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         }
         var clientUsage = ProcessUsage.ReadTimeOutput(usagePath);
         File.Delete(usagePath);
+        File.Delete(h2loadLog);
 
         var cpuAfter = ProcFs.CpuTimes();
         row.Absorb(TcpCounters.Read() - countersBefore);
@@ -230,12 +239,33 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         return row;
     }
 
+    /// <summary>The contract's client arguments (docs/contract.md, "Clients").</summary>
+    private IReadOnlyList<string> ContractClientArgs(Experiment e, ReadyLine ready, string samplesPath) =>
+    [
+        .. e.Client.ClientCommand!, .. ClientAddressArgs(ready),
+        "--connections", e.Connections.ToString(CultureInfo.InvariantCulture),
+        "--payload", e.Payload.ToString(CultureInfo.InvariantCulture),
+        "--workload", e.Workload,
+        .. e.IsBurst ? Array.Empty<string>() : ["--duration", e.DurationS.ToString(CultureInfo.InvariantCulture)],
+        .. e.Rate > 0 ? ["--rate", e.Rate.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
+        "--samples", samplesPath,
+        "--timeout", settings.ConnectionTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture),
+    ];
+
+    /// <summary>h2load's request body: one gRPC frame, written once per payload size.</summary>
+    private string FrameFile(int payload)
+    {
+        var path = Path.Combine(scratch, $"grpc-echo-{payload}.frame");
+        if (!File.Exists(path)) File.WriteAllBytes(path, H2Load.RequestFrame(payload));
+        return path;
+    }
+
     private RunRecord NewRow(Experiment e, int repeat) => new()
     {
         RunId = runId,
         Timestamp = DateTimeOffset.UtcNow,
         Server = e.Server.Name,
-        Client = e.Client.Name,
+        Client = e.LoadTool ?? e.Client.Name,
         Transport = e.Transport,
         Workload = e.Workload,
         Connections = e.Connections,
@@ -245,7 +275,7 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         Repeat = repeat,
         ServerCpus = settings.ServerCpus,
         ClientCpus = settings.ClientCpus,
-        LoadTool = e.Client.Name,
+        LoadTool = e.LoadTool ?? e.Client.Name,
     };
 
     private static void Fill(RunRecord row, ResultLine result, int exitCode, string stderr)

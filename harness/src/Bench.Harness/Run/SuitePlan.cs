@@ -16,6 +16,8 @@ public sealed record SuiteOptions
     public bool Sweep { get; init; }
     public bool Matrix { get; init; }
     public string ReferenceClient { get; init; } = "cpp-epoll";
+    /// <summary>Also load gRPC unary servers with h2load, an independent HTTP/2 load generator.</summary>
+    public bool H2Load { get; init; } = LoadTools.H2Load.IsInstalled;
     /// <summary>Connections for gRPC, memif and other implementation-defined workloads.</summary>
     public int VariantConnections { get; init; } = 64;
 
@@ -82,6 +84,14 @@ public static class SuitePlan
                     // memif moves Ethernet frames: the sizes are minimum frames (64 B) and the echo's 100 B.
                     foreach (var payload in transport == Transports.Memif ? [64, 100] : o.Payloads)
                         plan.Add(new(new Experiment(impl, impl, transport, workload, o.VariantConnections, payload, 0, o.DurationS)));
+
+        // The same unary echo under h2load, a load generator that is not ours; server-only
+        // entries (a differently tuned server) get their figure this way.
+        if (o.H2Load)
+            foreach (var impl in chosen.Where(i => i.HasServer && i.Supports(Transports.Tcp, GrpcUnary)))
+                plan.Add(new(new Experiment(impl, impl, Transports.Tcp, GrpcUnary, o.VariantConnections, o.Payloads[0], 0, o.DurationS, LoadTools.H2Load.Name)));
         return plan;
     }
+
+    public const string GrpcUnary = "grpc-unary";
 }

@@ -44,7 +44,7 @@ public static class SuiteRunner
                 var e = planned.Experiment;
                 if ((broken.GetValueOrDefault(e.Server.Folder) ?? broken.GetValueOrDefault(e.Client.Folder)) is { } why)
                 {
-                    var row = new RunRecord { RunId = runId, Timestamp = DateTimeOffset.UtcNow, Server = e.Server.Name, Client = e.Client.Name,
+                    var row = new RunRecord { RunId = runId, Timestamp = DateTimeOffset.UtcNow, Server = e.Server.Name, Client = e.LoadTool ?? e.Client.Name,
                         Transport = e.Transport, Workload = e.Workload, Connections = e.Connections, PayloadBytes = e.Payload,
                         Status = RunStatus.BuildFailed, Error = why };
                     csv.Append(row);
@@ -78,7 +78,7 @@ public static class SuiteRunner
     }
 
     private static (string, string, string, string, int, int, double) RowKey(Experiment e) =>
-        (e.Server.Name, e.Client.Name, e.Transport, e.Workload, e.Connections, e.Payload, e.Rate);
+        (e.Server.Name, e.LoadTool ?? e.Client.Name, e.Transport, e.Workload, e.Connections, e.Payload, e.Rate);
 
     private static IReadOnlyList<(string Folder, BuildSpec Spec)> Folders(IReadOnlyList<PlannedExperiment> plan) =>
         plan.SelectMany(p => new[] { p.Experiment.Server, p.Experiment.Client })

@@ -1,0 +1,127 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+using Google.Protobuf;
+using GrpcBench.Protos;
+
+namespace Bench.Harness.LoadTools;
+
+/// <summary>What h2load printed, in the harness's terms.</summary>
+public sealed record H2LoadOutput(double Seconds, long Succeeded, long Failed, long Errored, long TimedOut, double ReqPerS)
+{
+    public long NotOk => Failed + Errored + TimedOut;
+}
+
+/// <summary>
+/// h2load (nghttp2's C HTTP/2 load generator) as a second load tool for gRPC unary rows, so a
+/// figure can be checked against a load generator that is not ours. h2load knows nothing of
+/// gRPC: the harness builds the length-prefixed request from bench.proto, checks once that the
+/// server answers it with grpc-status 0 and the exact echo (h2load cannot read grpc-status),
+/// then runs h2load and reads its summary and its per-request log.
+/// </summary>
+public static partial class H2Load
+{
+    public const string Name = "h2load";
+    public const string UnaryPath = "/bench.Echo/Unary";
+
+    /// <summary>Whether h2load is on PATH (scripts/setup.sh installs it from nghttp2-client).</summary>
+    public static bool IsInstalled { get; } =
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, Name)));
+
+    /// <summary>The payload bytes an h2load request carries: fixed, since every request is the same frame.</summary>
+    public static byte[] Payload(int size) => Enumerable.Range(0, size).Select(j => (byte)(j % 251)).ToArray();
+
+    /// <summary>A gRPC message frame: compressed flag 0, big-endian u32 length, the serialized EchoRequest.</summary>
+    public static byte[] RequestFrame(int payloadSize)
+    {
+        var message = new EchoRequest { Payload = ByteString.CopyFrom(Payload(payloadSize)) }.ToByteArray();
+        var frame = new byte[5 + message.Length];
+        BinaryPrimitives.WriteUInt32BigEndian(frame.AsSpan(1), (uint)message.Length);
+        message.CopyTo(frame, 5);
+        return frame;
+    }
+
+    /// <summary>Sends the frame once over HTTP/2 without TLS; null when grpc-status is 0 and the echo is exact.</summary>
+    public static async Task<string?> VerifyAsync(string host, int port, int payloadSize, CancellationToken cancel)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler()) { Timeout = TimeSpan.FromSeconds(10) };
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{host}:{port}{UnaryPath}")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent(RequestFrame(payloadSize)),
+        };
+        request.Content.Headers.ContentType = new("application/grpc");
+        request.Headers.TryAddWithoutValidation("te", "trailers");
+        try
+        {
+            using var response = await http.SendAsync(request, cancel);
+            var body = await response.Content.ReadAsByteArrayAsync(cancel);
+            string? Header(string name) => response.TrailingHeaders.TryGetValues(name, out var t) ? t.First()
+                : response.Headers.TryGetValues(name, out var h) ? h.First() : null;
+            if (response.StatusCode != HttpStatusCode.OK) return $"HTTP status {(int)response.StatusCode}";
+            if (Header("grpc-status") is not "0") return $"grpc-status {Header("grpc-status") ?? "missing"}: {Header("grpc-message")}";
+            if (body.Length < 5) return $"a {body.Length}-byte reply is not a gRPC message frame";
+            var reply = EchoReply.Parser.ParseFrom(body.AsSpan(5, (int)BinaryPrimitives.ReadUInt32BigEndian(body.AsSpan(1))));
+            return reply.Payload.Span.SequenceEqual(Payload(payloadSize)) ? null : "the echoed payload differs from the request's";
+        }
+        catch (Exception e) when (e is HttpRequestException or InvalidProtocolBufferException or ArgumentOutOfRangeException or TaskCanceledException)
+        {
+            return $"the check call failed: {e.Message}";
+        }
+    }
+
+    /// <summary>
+    /// The h2load command: `connections` concurrent requests spread over up to two HTTP/2
+    /// connections (issue 11's measurement used 2 connections x 100 streams).
+    /// </summary>
+    public static IReadOnlyList<string> Command(string host, int port, int concurrency, double durationS, string frameFile, string logFile)
+    {
+        var connections = Math.Min(2, concurrency);
+        var streams = (int)Math.Ceiling(concurrency / (double)connections);
+        return
+        [
+            "h2load", "-c", connections.ToString(CultureInfo.InvariantCulture), "-m", streams.ToString(CultureInfo.InvariantCulture),
+            "-D", Math.Max(1, (int)Math.Round(durationS)).ToString(CultureInfo.InvariantCulture),
+            "-d", frameFile, "-H", "content-type: application/grpc", "-H", "te: trailers", $"--log-file={logFile}",
+            $"http://{host}:{port}{UnaryPath}",
+        ];
+    }
+
+    [GeneratedRegex(@"finished in (?<t>[\d.]+)(?<u>us|ms|s), (?<rps>[\d.]+) req/s")]
+    private static partial Regex Finished();
+
+    [GeneratedRegex(@"requests: \d+ total, \d+ started, \d+ done, (?<ok>\d+) succeeded, (?<failed>\d+) failed, (?<errored>\d+) errored, (?<timeout>\d+) timeout")]
+    private static partial Regex Requests();
+
+    /// <summary>Reads h2load's summary; a run that never got as far as printing one is an error that quotes it.</summary>
+    public static H2LoadOutput Parse(string output)
+    {
+        var finished = Finished().Match(output);
+        var requests = Requests().Match(output);
+        if (!finished.Success || !requests.Success)
+            throw new FormatException($"h2load printed no summary: {string.Join(" | ", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(3))}");
+        var t = double.Parse(finished.Groups["t"].Value, CultureInfo.InvariantCulture);
+        var seconds = finished.Groups["u"].Value switch { "us" => t / 1e6, "ms" => t / 1e3, _ => t };
+        long N(string g) => long.Parse(requests.Groups[g].Value, CultureInfo.InvariantCulture);
+        return new H2LoadOutput(seconds, N("ok"), N("failed"), N("errored"), N("timeout"), double.Parse(finished.Groups["rps"].Value, CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// The per-request log (start in us since the epoch, HTTP status, duration in us), as
+    /// latency samples in nanoseconds for the requests that got a 2xx: the same percentiles as every other row.
+    /// </summary>
+    public static List<long> ReadLogSamples(string logFile)
+    {
+        var samples = new List<long>();
+        if (!File.Exists(logFile)) return samples;
+        foreach (var line in File.ReadLines(logFile))
+        {
+            var f = line.Split('\t');
+            if (f.Length >= 3 && int.TryParse(f[1], out var status) && status is >= 200 and < 300 && long.TryParse(f[2], out var us))
+                samples.Add(us * 1000);
+        }
+        return samples;
+    }
+}
