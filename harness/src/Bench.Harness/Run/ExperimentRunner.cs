@@ -201,7 +201,7 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
                     var output = H2Load.Parse(string.Join('\n', client.StdoutLines));
                     var samples = H2Load.ReadLogSamples(h2loadLog);
                     LatencySamples.WriteFile(samplesPath, samples);
-                    Fill(row, new ResultLine(output.Succeeded, output.NotOk, (long)(output.Seconds * 1e9), output.Succeeded * e.Payload, 0, 0), exit, client.StderrTail);
+                    Fill(row, new ResultLine(output.Succeeded, output.Failed, (long)(output.Seconds * 1e9), output.Succeeded * e.Payload, 0, 0), exit, client.StderrTail);
                 }
                 else
                 {
