@@ -24,6 +24,8 @@ USAGE = ("usage: testpmd_client.py --memif-socket PATH [--payload BYTES] [--work
          "[--duration S] [--samples PATH] [--connections BURST] [--timeout S] [--role slave|master]")
 NIC_RX = re.compile(r"^\s*RX-packets:\s+(\d+)\s+RX-missed")
 FORWARDING = re.compile(r"packet forwarding - ports=")
+ACCUMULATED = re.compile(r"Accumulated forward statistics")
+FWD_RX = re.compile(r"^\s*RX-packets:\s+(\d+)\s+RX-dropped")
 
 
 def result(ok, failed, wall_ns, payload):
@@ -95,7 +97,28 @@ def main():
                 first = sample if sample[1] > 0 else None
             elif sample[0] - first[0] <= max(duration, 1.0) + 0.25:
                 last = sample
+    stopped_at = time.monotonic()
     status = pmd.stop()
+
+    # Fallback when the once-a-second reports were too few (a busy machine delays them): the
+    # totals testpmd prints as it stops, over the time from forwarding start to the stop.
+    if (first is None or last is None or last[1] <= first[1]) and forwarding_at is not None:
+        total = None
+        in_summary = False
+        while True:
+            try:
+                item = pmd.next_line(timeout=1.0)
+            except queue.Empty:
+                break
+            if item is None:
+                break
+            in_summary = in_summary or bool(ACCUMULATED.search(item[1]))
+            m = FWD_RX.match(item[1])
+            if in_summary and m:
+                total = int(m.group(1))
+        if total:
+            first, last = (forwarding_at, 0), (stopped_at, total)
+            print("testpmd wrapper: too few statistics reports; using testpmd's totals at stop", file=sys.stderr)
 
     if first is None or last is None or last[1] <= first[1]:
         print(f"testpmd wrapper: no traffic measured (testpmd status {status})", file=sys.stderr)
