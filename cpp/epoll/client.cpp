@@ -177,10 +177,15 @@ private:
     void handle(Connection& c, std::uint32_t events) {
         if (c.state == State::Connecting) {
             if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-            int error = 0;
-            socklen_t length = sizeof error;
-            ::getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-            if (error != 0) return fail(c, echo::Failure::Connect, "connect: " + echo::error_text(error));
+            // Writable without an error flag is a completed connect; only a failure needs
+            // the getsockopt that says why.
+            if (events & (EPOLLERR | EPOLLHUP)) {
+                int error = 0;
+                socklen_t length = sizeof error;
+                ::getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+                return fail(c, echo::Failure::Connect,
+                            "connect: " + echo::error_text(error != 0 ? error : ECONNREFUSED));
+            }
             return on_connected_(c);
         }
         if (c.state != State::Busy) {
