@@ -23,6 +23,7 @@ try
         "serve" => await Commands.ServeAsync(root, reader, stop.Token),
         "report" => Commands.Report(reader),
         "compare" => Commands.Compare(reader),
+        "load" => await Commands.LoadAsync(root, reader, stop.Token),
         "bench" => await Commands.MicrobenchAsync(root, reader, stop.Token),
         "torture" => await Commands.TortureAsync(root, reader, stop.Token),
         _ => throw new UsageException($"unknown command '{command}'"),

@@ -134,6 +134,52 @@ public static class Commands
         return await Torture.TortureCommand.MainAsync(root, name, idle, cancel);
     }
 
+    /// <summary>
+    /// `load NAME --target HOST:PORT`: one implementation's client alone against a server that is
+    /// already running (started with `serve`, or anyone's), its own output shown as it comes.
+    /// </summary>
+    public static async Task<int> LoadAsync(string root, ArgReader a, CancellationToken cancel)
+    {
+        var name = a.Positional() ?? throw new UsageException("load needs an implementation NAME (see 'list')");
+        var target = a.Text("--target") ?? throw new UsageException("load needs --target HOST:PORT (or --target unix:PATH)");
+        var duration = a.Number("--duration", 0.1, 86_400) ?? 10;
+        var connections = a.Int("--connections", 1, 1_000_000);
+        var concurrency = a.Int("--concurrency", 1, 1_000_000);
+        var workload = a.Text("--workload");
+        var payload = a.Int("--payload", 1, 64 << 20) ?? 100;
+        var rate = a.Number("--rate", 0, 1e9) ?? 0;
+        a.EnsureEmpty();
+        var impl = ImplementationCatalog.Discover(root).Select([name])[0];
+        if (!impl.HasClient) throw new UsageException($"{name} has no client");
+        workload ??= impl.Workloads.Contains(Workloads.Persistent) ? Workloads.Persistent : impl.Workloads[0];
+
+        string[] address;
+        if (target.StartsWith("unix:", StringComparison.Ordinal)) address = ["--unix", target[5..]];
+        else
+        {
+            try { var (host, port) = ReadyLine.Parse($"READY tcp {target}").TcpEndpoint; address = ["--host", host, "--port", port.ToString()]; }
+            catch (FormatException) { throw new UsageException($"--target '{target}' is not HOST:PORT or unix:PATH"); }
+        }
+        // gRPC clients separate HTTP/2 connections (--channels) from calls in flight (the contract's
+        // --connections); a raw echo client has one request in flight per connection.
+        var grpc = workload.StartsWith("grpc-", StringComparison.Ordinal);
+        if (!grpc && concurrency is not null && connections is not null && concurrency != connections)
+            throw new UsageException($"{name} keeps one request in flight per connection: give --connections or --concurrency, not both");
+        string[] load = grpc
+            ? [.. concurrency is { } c ? ["--connections", c.ToString()] : Array.Empty<string>(), .. connections is { } ch ? ["--channels", ch.ToString()] : Array.Empty<string>()]
+            : ["--connections", (connections ?? concurrency ?? 100).ToString()];
+        string[] args = [.. impl.ClientCommand!, .. address, .. load, "--workload", workload, "--payload", payload.ToString(),
+            .. workload == Workloads.Burst ? Array.Empty<string>() : ["--duration", duration.ToString(System.Globalization.CultureInfo.InvariantCulture)],
+            .. rate > 0 ? ["--rate", rate.ToString(System.Globalization.CultureInfo.InvariantCulture)] : Array.Empty<string>()];
+        Console.Error.WriteLine($"bench: {string.Join(' ', args.Skip(impl.ClientCommand!.Count - 1))}");
+        var result = await CliWrap.Cli.Wrap(args[0]).WithArguments(args.Skip(1)).WithWorkingDirectory(impl.Folder)
+            .WithStandardOutputPipe(CliWrap.PipeTarget.ToStream(Console.OpenStandardOutput()))
+            .WithStandardErrorPipe(CliWrap.PipeTarget.ToStream(Console.OpenStandardError()))
+            .WithValidation(CliWrap.CommandResultValidation.None)
+            .ExecuteAsync(cancel);
+        return result.ExitCode;
+    }
+
     public static int Report(ArgReader a)
     {
         var csv = a.Positional() ?? throw new UsageException("report needs a RUNS.csv");

@@ -15,6 +15,11 @@ public static class HelpText
           build [--only N,..]      build implementations without running them
           serve NAME [--port P] [--host H] [--socket PATH] [--role master|slave]
                                    start one server alone, print its ready line, run until Ctrl-C
+          load NAME --target HOST:PORT|unix:PATH [--duration S] [--connections N] [--concurrency N]
+                   [--workload W] [--payload B] [--rate R]
+                                   run one client alone against a running server (e.g. one from
+                                   'serve'); for gRPC, --connections is HTTP/2 connections and
+                                   --concurrency the calls in flight
           report RUNS.csv [--out DIR]
                                    redraw summary.md and every chart from a CSV (old ones too)
           compare BASE.csv NEW.csv [--threshold PCT] [--alpha P] [--out DIR]
