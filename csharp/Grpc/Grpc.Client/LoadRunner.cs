@@ -24,7 +24,8 @@ sealed class SlotStats
 
 /// <summary>The measurement as a whole, for the report.</summary>
 sealed record RunResult(
-    SlotStats[] Slots, long Failed, long WallTicks, double WarmupSeconds, bool WarmupStable, IReadOnlyDictionary<string, long> FailureKinds);
+    SlotStats[] Slots, long Failed, long WallTicks, double WarmupSeconds, bool WarmupStable, IReadOnlyDictionary<string, long> FailureKinds,
+    TimeSpan ClientCpu);
 
 /// <summary>
 /// Drives N concurrent call slots: closed loop, or open loop at a fixed total rate with latency
@@ -65,6 +66,7 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
             tasks[i] = Task.Run(() => DriveAsync(slot, calls[slot], slots[slot]));
         }
         await Task.WhenAll(tasks);
+        var cpuAtEnd = Process.GetCurrentProcess().TotalProcessorTime;
         _done.Cancel();
         await monitor;
         foreach (var call in calls) await call.DisposeAsync();
@@ -72,11 +74,16 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
         var first = slots.Where(s => s.Ok > 0).Select(s => s.FirstSend).DefaultIfEmpty(0).Min();
         var last = slots.Where(s => s.Ok > 0).Select(s => s.LastDone).DefaultIfEmpty(0).Max();
         var warmup = Math.Max(0, (Math.Min(_measureStart, Stopwatch.GetTimestamp()) - _t0) / (double)Stopwatch.Frequency);
-        return new RunResult(slots, _failed, last - first, warmup, _stable, _failureKinds);
+        return new RunResult(slots, _failed, last - first, warmup, _stable, _failureKinds, cpuAtEnd - await _cpuAtStart.Task);
     }
+
+    private readonly TaskCompletionSource<TimeSpan> _cpuAtStart = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private void StartMeasuring(long at)
     {
+        // The client's own CPU time over the measured phase, for "client CPU per call".
+        var delay = TimeSpan.FromSeconds(Math.Max(0, at - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency);
+        _ = Task.Delay(delay).ContinueWith(_ => _cpuAtStart.TrySetResult(Process.GetCurrentProcess().TotalProcessorTime));
         Volatile.Write(ref _stopAt, settings.Requests is null ? at + Ticks(settings.Duration.TotalSeconds) : long.MaxValue);
         Volatile.Write(ref _measureStart, at);
     }

@@ -36,6 +36,9 @@ static class Report
             output.WriteLine(string.Create(inv,
                 $"  percentiles   p50 {Ms(Pct(samples, 50))}  p90 {Ms(Pct(samples, 90))}  p99 {Ms(Pct(samples, 99))}  p99.9 {Ms(Pct(samples, 99.9))}"));
         }
+        if (ok > 0)
+            output.WriteLine(string.Create(inv,
+                $"  client cpu    {run.ClientCpu.TotalMicroseconds / ok:0.0} us per call ({run.ClientCpu.TotalSeconds / Math.Max(seconds, 1e-9) * 100:0} % of one core)"));
         var oneWay = run.Slots.SelectMany(x => x.OneWay).ToArray();
         if (oneWay.Length > 0)
         {

@@ -35,7 +35,7 @@ sealed class H2Connection : IAsyncDisposable
     private int _peerInitialWindow = 65_535;
     private int _peerMaxFrame = 16_384;
     private int _peerMaxStreams = int.MaxValue;
-    private TaskCompletionSource _capacity = NewSignal(); // completed when a window opens or a stream ends
+    private TaskCompletionSource _capacity = NewSignal(); // completed when a send window opens
     private readonly TaskCompletionSource _settingsReceived = NewSignal();
     private readonly HpackEncoder _encoder;
     private readonly HpackDecoder _decoder = new();
@@ -73,18 +73,19 @@ sealed class H2Connection : IAsyncDisposable
     /// <summary>Opens a stream for a call; with <paramref name="message"/>, also sends it (a unary request).</summary>
     public async ValueTask OpenAsync(H2Stream stream, string path, ReadOnlyMemory<byte>? message, CancellationToken cancel)
     {
+        var granted = false; // a stream slot handed over by a finishing stream
         while (true)
         {
-            Task wait;
+            TaskCompletionSource<bool> turn;
             lock (_lock)
             {
                 if (_dead is not null) throw new IOException("connection lost: " + _dead.Message, _dead);
-                if (_active < _peerMaxStreams)
+                if (granted || _active < _peerMaxStreams)
                 {
+                    if (!granted) _active++;
                     var id = _nextStreamId;
                     if (id < 0) throw new IOException("stream ids exhausted on this connection");
                     _nextStreamId += 2;
-                    _active++;
                     stream.Reset(id, _peerInitialWindow);
                     _streams[id] = stream;
                     var before = _pending.Length;
@@ -98,12 +99,37 @@ sealed class H2Connection : IAsyncDisposable
                     }
                     break;
                 }
-                wait = _capacity.Task;
+                // All the server's streams are busy: wait in line. First come, first served, so
+                // no call starves while others keep winning the race for a freed stream.
+                turn = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _waiters.Enqueue(turn);
             }
-            await wait.WaitAsync(cancel);
+            try
+            {
+                granted = await turn.Task.WaitAsync(cancel);
+            }
+            catch (OperationCanceledException)
+            {
+                lock (_lock)
+                {
+                    // Still in line: leave it. Already handed a stream: pass it on.
+                    if (!_waiters.Remove(turn) && turn.Task.IsCompletedSuccessfully && turn.Task.Result) ReleaseStreamSlot();
+                }
+                throw;
+            }
         }
         ScheduleFlush();
         if (message is { } rest) await SendAsync(stream, rest, end: true, cancel);
+    }
+
+    private readonly LinkedQueue<TaskCompletionSource<bool>> _waiters = new();
+
+    /// <summary>A stream ended: hand its slot to the first call in line, or free it (under the lock).</summary>
+    private void ReleaseStreamSlot()
+    {
+        while (_waiters.TryDequeue(out var next))
+            if (next.TrySetResult(true)) return;
+        _active--;
     }
 
     /// <summary>Sends one gRPC message on an open stream, waiting for flow-control credit as needed.</summary>
@@ -181,7 +207,7 @@ sealed class H2Connection : IAsyncDisposable
         {
             if (_streams.Remove(stream.Id))
             {
-                _active--;
+                ReleaseStreamSlot();
                 var span = WriteFrameHeader(4, RstStream, 0, stream.Id);
                 BinaryPrimitives.WriteUInt32BigEndian(span, 8); // CANCEL
                 Signal();
@@ -367,7 +393,7 @@ sealed class H2Connection : IAsyncDisposable
         lock (_lock)
         {
             if (!_streams.Remove(id, out var stream)) return null;
-            _active--;
+            ReleaseStreamSlot();
             Signal();
             return stream;
         }
@@ -420,6 +446,8 @@ sealed class H2Connection : IAsyncDisposable
             _dead ??= error; // no new streams; those the server took may still finish
             lost = _streams.Where(p => p.Key > last).Select(p => p.Value).ToList();
             foreach (var s in lost) _streams.Remove(s.Id);
+            FailWaiters(error);
+            foreach (var _ in lost) ReleaseStreamSlot();
             Signal();
         }
         foreach (var s in lost) s.Fail(error);
@@ -433,11 +461,17 @@ sealed class H2Connection : IAsyncDisposable
             _dead ??= e;
             lost = _streams.Values.ToList();
             _streams.Clear();
+            FailWaiters(new IOException("connection lost: " + e.Message, e));
             Signal();
         }
         var error = new IOException("connection lost: " + e.Message, e);
         foreach (var s in lost) s.Fail(error);
         _settingsReceived.TrySetException(error);
+    }
+
+    private void FailWaiters(Exception error)
+    {
+        while (_waiters.TryDequeue(out var w)) w.TrySetException(error);
     }
 
     /// <summary>Wakes everyone waiting for capacity (called under the lock).</summary>
@@ -456,5 +490,27 @@ sealed class H2Connection : IAsyncDisposable
         try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { }
         _socket.Dispose();
         if (_reader is not null) await _reader;
+    }
+}
+
+/// <summary>A FIFO queue that can also remove an item from the middle (a waiter that gave up).</summary>
+sealed class LinkedQueue<T> where T : class
+{
+    private readonly LinkedList<T> _items = new();
+
+    public void Enqueue(T item) => _items.AddLast(item);
+
+    public bool Remove(T item) => _items.Remove(item);
+
+    public bool TryDequeue(out T item)
+    {
+        if (_items.First is { } first)
+        {
+            _items.RemoveFirst();
+            item = first.Value;
+            return true;
+        }
+        item = null!;
+        return false;
     }
 }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# A quick pinned measurement outside the harness: server on cpu 0, load on cpu 1, a warm-up
+# run first (the JIT needs it), then the measured run, with server CPU per call from /proc.
+#   ./measure.sh [--server "ARGS"] [--warmup S] [--h2load] -- CLIENT-ARGS...
+# Example: ./measure.sh --server "--defaults" -- --connections 64 --duration 5
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+server_bin=$here/Grpc.Server/bin/Release/net10.0/csharp-grpc-server
+client_bin=$here/Grpc.Client/bin/Release/net10.0/csharp-grpc-client
+server_args="" warmup=10 h2load=0
+while [[ $# -gt 0 && $1 != -- ]]; do
+  case $1 in
+    --server) server_args=$2; shift 2 ;;
+    --warmup) warmup=$2; shift 2 ;;
+    --h2load) h2load=1; shift ;;
+    *) echo "measure.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[[ ${1:-} == -- ]] && shift
+
+out=$(mktemp -d)
+# shellcheck disable=SC2086
+taskset -c 0 "$server_bin" $server_args >"$out/ready" 2>"$out/server.err" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$out"' EXIT
+for _ in $(seq 100); do grep -q READY "$out/ready" && break; sleep 0.1; done
+read -r _ transport address <"$out/ready"
+if [[ $transport == tcp ]]; then target=(--port "${address##*:}"); else target=(--unix "$address"); fi
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+if ((h2load)); then
+  # The length-prefixed EchoRequest h2load sends: 100 bytes of the client's pattern.
+  python3 -c "
+p = bytes(i % 251 for i in range(100)); m = b'\x0a' + bytes([len(p)]) + p
+open('$out/body', 'wb').write(b'\x00' + len(m).to_bytes(4, 'big') + m)"
+  url=http://${address}/bench.Echo/Unary
+  load() { taskset -c 1 h2load -D "$1" -c 2 -m 100 -H 'content-type: application/grpc' -H 'te: trailers' -d "$out/body" "$url"; }
+  load "$warmup" >/dev/null
+  before=$(cpu_ticks $server)
+  load 5 | tee "$out/load" | grep -E "finished in|requests:"
+  ok=$(awk '/^requests:/ {print $8}' "$out/load")
+else
+  taskset -c 1 "$client_bin" "${target[@]}" "$@" --duration "$warmup" >/dev/null
+  before=$(cpu_ticks $server)
+  taskset -c 1 "$client_bin" "${target[@]}" "$@" | tee "$out/load" | grep -vE "^(  total|  success|  warm-up|C# gRPC:)"
+  ok=$(grep -o 'RESULT ok=[0-9]*' "$out/load" | cut -d= -f2)
+fi
+after=$(cpu_ticks $server)
+awk -v t=$((after - before)) -v hz="$hz" -v ok="$ok" \
+  'BEGIN { if (ok > 0) printf "  server cpu    %.1f us per call (%d requests)\n", t / hz * 1e6 / ok, ok }'
