@@ -84,3 +84,30 @@ public class H2LoadTests
         Assert.True(row.Ok > 0 && row.ReqPerS > 0 && row.LatP50Us > 0 && row.ClientCpuUsPerReq > 0 && row.ServerCpuUsPerReq > 0);
     }
 }
+
+public class LoadCommandTests
+{
+    [Fact]
+    public async Task load_command_drives_a_running_grpc_server_and_reports_req_per_s()
+    {
+        var grpc = await Repo.BuiltAsync("csharp-grpc");
+        var (server, host, port) = await Processes.StartServerAsync(grpc);
+        await using var _ = server;
+        var harness = Path.Combine(AppContext.BaseDirectory, "bench.dll");
+        await using var load = ManagedProcess.Start("load", ["dotnet", harness, "load", "csharp-grpc", "--root", Repo.Root, "--target", $"{host}:{port}",
+            "--duration", "1", "--connections", "1", "--concurrency", "8"], Repo.Root);
+        Assert.Equal(0, await load.Exited.WaitAsync(Processes.Patience));
+        Assert.Contains(load.StdoutLines, l => l.Contains("req/s"));
+        var result = ResultLine.Parse(load.StdoutLines.Single(ResultLine.Matches));
+        Assert.True(result.Ok > 0 && result.Failed == 0);
+    }
+
+    [Fact]
+    public async Task load_command_rejects_a_malformed_target()
+    {
+        var harness = Path.Combine(AppContext.BaseDirectory, "bench.dll");
+        await using var load = ManagedProcess.Start("load", ["dotnet", harness, "load", "csharp-grpc", "--root", Repo.Root, "--target", "nowhere"], Repo.Root);
+        Assert.Equal(2, await load.Exited.WaitAsync(Processes.Patience));
+        Assert.Contains("not HOST:PORT", load.StderrTail);
+    }
+}

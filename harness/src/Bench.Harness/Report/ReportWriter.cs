@@ -55,8 +55,8 @@ public static class ReportWriter
         {
             md.AppendLine($"## {section.Key.Title}");
             md.AppendLine();
-            md.AppendLine("| server | client | load | payload | good/runs | wall ms median [min-max] (95% CI) | conn/s | req/s | p50 us | p99 us | p99.9 us | failed | server CPU us/req | client CPU us/req | server RSS MiB | bound |");
-            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+            md.AppendLine("| server | client | load | payload | good/runs | wall ms median [min-max] (95% CI) | conn/s | req/s | p50 us | p99 us | p99.9 us | failed | server CPU us/req | client CPU us/req | server RSS MiB | bound | warm-up s |");
+            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
             foreach (var e in section.OrderBy(s => s.Connections).ThenBy(s => s.Payload).ThenBy(s => s.Rate).ThenBy(s => s.Server).ThenBy(s => s.Client))
             {
                 md.AppendLine(string.Join(" | ",
@@ -64,7 +64,7 @@ public static class ReportWriter
                     N(e.ConnPerS?.Median), N(e.ReqPerS?.Median), N(e.Of(r => r.LatP50Us)?.Median), N(e.Of(r => r.LatP99Us)?.Median),
                     N(e.Of(r => r.LatP999Us)?.Median), e.Failed.ToString(CultureInfo.InvariantCulture),
                     N(e.Of(r => r.ServerCpuUsPerReq)?.Median, "F1"), N(e.Of(r => r.ClientCpuUsPerReq)?.Median, "F1"),
-                    N(e.Of(r => r.ServerPeakRssKb / 1024.0)?.Median, "F0"), e.Bound) + " |");
+                    N(e.Of(r => r.ServerPeakRssKb / 1024.0)?.Median, "F0"), e.Bound, N(e.Of(r => r.WarmupS)?.Median, "F1")) + " |");
             }
             md.AppendLine();
             var notes = section.SelectMany(e => Anomalies.Explain(e).Select(n => $"- **{e.Pair}, {e.Load}, {Charts.Bytes(e.Payload)}**: {n}")).ToList();
@@ -76,6 +76,8 @@ public static class ReportWriter
                 md.AppendLine();
             }
         }
+
+        foreach (var line in LoadToolRatios(stats)) md.AppendLine(line);
 
         var fairness = stats.Where(s => s.Workload != "burst" && s.Good.Count > 0).ToList();
         if (fairness.Count > 0)
@@ -121,6 +123,27 @@ public static class ReportWriter
             md.AppendLine();
         }
         return md.ToString();
+    }
+
+    /// <summary>
+    /// The same server under its own client and under h2load: if the two disagree, the lower
+    /// figure is the load generator's, and the ratio says how much of the server it could measure.
+    /// </summary>
+    private static IEnumerable<string> LoadToolRatios(IReadOnlyList<ExperimentStats> stats)
+    {
+        var pairs = stats.Where(s => s.Client == LoadTools.H2Load.Name && s.ReqPerS is not null)
+            .Select(h => (H2: h, Own: stats.FirstOrDefault(o => o.IsOwnPair && o.Server == h.Server && o.Workload == h.Workload
+                && o.Transport == h.Transport && o.Connections == h.Connections && o.Payload == h.Payload && o.ReqPerS is not null)))
+            .ToList();
+        if (pairs.Count == 0) yield break;
+        yield return "## Load tools compared (gRPC unary, same server, same run)";
+        yield return "";
+        yield return "| server | own client req/s | h2load req/s | own / h2load | own client CPU us/call | h2load CPU us/call | server CPU us/call (own / h2load) |";
+        yield return "|---|---|---|---|---|---|---|";
+        foreach (var (h2, own) in pairs)
+            yield return string.Create(CultureInfo.InvariantCulture,
+                $"| {h2.Server} | {N(own?.ReqPerS?.Median)} | {N(h2.ReqPerS!.Median)} | {(own is null ? "-" : $"{own.ReqPerS!.Median / h2.ReqPerS.Median:F2}x")} | {N(own?.Of(r => r.ClientCpuUsPerReq)?.Median, "F1")} | {N(h2.Of(r => r.ClientCpuUsPerReq)?.Median, "F1")} | {N(own?.Of(r => r.ServerCpuUsPerReq)?.Median, "F1")} / {N(h2.Of(r => r.ServerCpuUsPerReq)?.Median, "F1")} |");
+        yield return "";
     }
 
     private static (int Order, string Title) Section(ExperimentStats s) => s.Workload switch
