@@ -61,8 +61,10 @@ fn pairs(args: impl IntoIterator<Item = String>, usage: &str) -> Result<Vec<(Str
             println!("{usage}");
             process::exit(0);
         }
-        let Some(name) = arg.strip_prefix("--") else {
-            return Err(format!("unexpected argument '{arg}'"));
+        // No let-else: Debian 12's rustc (1.63) is a supported fallback toolchain.
+        let name = match arg.strip_prefix("--") {
+            Some(name) => name,
+            None => return Err(format!("unexpected argument '{arg}'")),
         };
         match name.split_once('=') {
             Some((n, v)) => out.push((n.to_owned(), v.to_owned())),

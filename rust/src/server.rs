@@ -54,9 +54,12 @@ async fn serve(args: cli::ServerArgs) -> ExitCode {
         }
     };
     // Signal handlers go in before the ready line so a SIGTERM right after it is not lost.
-    let (Ok(mut terminate), Ok(mut interrupt)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        eprintln!("server: cannot install signal handlers");
-        return ExitCode::from(1);
+    let (mut terminate, mut interrupt) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
+        _ => {
+            eprintln!("server: cannot install signal handlers");
+            return ExitCode::from(1);
+        }
     };
     let local = match listener.local_addr() {
         Ok(addr) => addr,
