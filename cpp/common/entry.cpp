@@ -23,7 +23,7 @@ int serve(int argc, char** argv, const char* program,
     // Before any thread exists, so every thread inherits the mask and only sigwait sees them.
     block_termination_signals();
     // A server cannot know how many peers will come; take all the descriptors allowed.
-    raise_file_limit(0, program);
+    reserve_descriptors(raise_file_limit(0, program));
 
     RunningServer server;
     try {
@@ -54,7 +54,9 @@ int run_client(int argc, char** argv, const char* program,
 
     ignore_sigpipe();
     // One descriptor per connection plus a few for the process itself.
-    raise_file_limit(std::uint64_t{options->connections} + 64, program);
+    const std::uint64_t descriptors = std::uint64_t{options->connections} + 64;
+    raise_file_limit(descriptors, program);
+    reserve_descriptors(descriptors);
 
     Endpoint server;
     try {

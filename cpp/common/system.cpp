@@ -3,9 +3,12 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <system_error>
@@ -29,6 +32,19 @@ std::uint64_t raise_file_limit(std::uint64_t needed, const char* program) {
                      static_cast<unsigned long long>(needed));
     }
     return limit.rlim_cur;
+}
+
+void reserve_descriptors(std::uint64_t count) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    std::uint64_t cap = std::min<std::uint64_t>({count, limit.rlim_cur, 1u << 20});
+    if (cap < 2) return;
+    int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (probe < 0) return;
+    // Placing a descriptor at the top of the range makes the kernel size the table for it.
+    int top = static_cast<int>(cap - 1);
+    if (::dup2(probe, top) == top) ::close(top);
+    ::close(probe);
 }
 
 unsigned allowed_cpu_count() {

@@ -22,6 +22,13 @@ inline std::uint64_t now_ns() {
 // Returns the soft limit in force afterwards.
 std::uint64_t raise_file_limit(std::uint64_t needed, const char* program);
 
+// Grows this process's descriptor table to hold `count` descriptors (capped by the soft
+// RLIMIT_NOFILE). Call before starting threads. The kernel grows the table by doubling, and in
+// a multi-threaded process each growth waits for an RCU grace period (milliseconds, tens of
+// them on a busy machine; strace showed 8 and 51 ms socket() calls), right in the middle of a
+// burst. Grown once up front while single-threaded, it costs nothing later.
+void reserve_descriptors(std::uint64_t count);
+
 // CPUs in this process's affinity mask (what `taskset` allowed), at least 1.
 unsigned allowed_cpu_count();
 
