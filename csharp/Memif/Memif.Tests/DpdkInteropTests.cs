@@ -16,7 +16,7 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
     private Process? _testpmd;
     private readonly StringBuilder _log = new();
 
-    private void StartTestpmd(string role, string socketPath)
+    private void StartTestpmd(string role, string socketPath, string extraDevargs = "")
     {
         Assert.True(File.Exists(Testpmd), $"{Testpmd} is missing: run scripts/setup.sh (Debian package dpdk)");
         var psi = new ProcessStartInfo(Testpmd)
@@ -30,7 +30,7 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
         {
             "--lcores", "0@0,1@0", "--no-huge", "--no-pci", "-m", "128", "--file-prefix", $"memif-test-{Environment.ProcessId}",
             "--log-level", "pmd.net.memif:debug",
-            $"--vdev=net_memif0,role={role},id=0,socket={socketPath},socket-abstract=no",
+            $"--vdev=net_memif0,role={role},id=0,socket={socketPath},socket-abstract=no{extraDevargs}",
             "--", "--no-mlockall", "--total-num-mbufs=2048", "--forward-mode=macswap", "--stats-period=1",
         }) psi.ArgumentList.Add(arg);
         _testpmd = Process.Start(psi)!;
@@ -116,6 +116,17 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
         Assert.True(master is not null, $"testpmd did not connect: {listener.LastRejection}");
         Assert.StartsWith("DPDK", master.PeerName);
         ExpectMacSwappedEchoes(master);
+    }
+
+    [Fact]
+    public void Testpmd_checks_our_secret()
+    {
+        string path = Paths.Socket();
+        StartTestpmd("server", path, ",secret=s3cret");
+        var e = Assert.Throws<MemifException>(() => ConnectToTestpmd(new MemifOptions { SocketPath = path, Secret = "guess" }));
+        Assert.Contains("Incorrect secret", e.Message);
+        using var slave = ConnectToTestpmd(new MemifOptions { SocketPath = path, Secret = "s3cret" });
+        ExpectMacSwappedEchoes(slave);
     }
 
     [Fact]

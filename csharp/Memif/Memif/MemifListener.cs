@@ -211,13 +211,14 @@ public sealed unsafe class MemifListener : IDisposable
         lock (_connected) return _connected.Contains(id);
     }
 
+    /// <summary>DPDK's rule (strncmp over the 24-byte field): compared as C strings, up to the first NUL.</summary>
     private static string? SecretError(string? expected, ReadOnlySpan<byte> offered)
     {
         if (string.IsNullOrEmpty(expected)) return null;
-        var probe = new Message();
-        probe.SetStr(0, MemifConstants.SecretSize, expected);
-        if (offered[0] == 0) return "Secret required";
-        return offered.SequenceEqual(probe.Bytes.AsSpan(0, MemifConstants.SecretSize)) ? null : "Incorrect secret";
+        int nul = offered.IndexOf((byte)0);
+        var given = nul < 0 ? offered : offered[..nul];
+        if (given.IsEmpty) return "Secret required";
+        return given.SequenceEqual(System.Text.Encoding.UTF8.GetBytes(expected)) ? null : "Incorrect secret";
     }
 
     private static string? RingError(Message m, MemifOptions iface, Pending pending)
