@@ -70,10 +70,12 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
             }
             if (received > 0) lastProgress = now;
             if (!sending && inFlight == 0) break;
-            if (inFlight > 0 && now - lastProgress > (sending ? timeoutTicks : Math.Min(timeoutTicks, Stopwatch.Frequency)))
+            // --timeout is how long a frame may take (the contract's per-request wait), while
+            // measuring and while draining: a peer descheduled for a second is slow, not lossy.
+            if (inFlight > 0 && now - lastProgress > timeoutTicks)
             {
                 // Nothing has come back for too long: whatever is in flight is lost.
-                Report("lost", $"no echo for {(sending ? settings.Timeout.TotalSeconds : 1):0.#} s with {inFlight} frames in flight");
+                Report("lost", $"no echo for {settings.Timeout.TotalSeconds:0.#} s with {inFlight} frames in flight");
                 foreach (var s in state)
                 {
                     s.Failed += s.InFlight;
