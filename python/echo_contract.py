@@ -290,7 +290,13 @@ def run_client(description: str, workload: Workload) -> None:
     args = parse_client_args(description)
     raise_nofile_limit(args.connections + 64)
     tally, wall_ns = asyncio.run(workload(args, FirstErrors()))
-    tally.print(args.connections, wall_ns)
+    try:
+        tally.print(args.connections, wall_ns)
+    except BrokenPipeError:
+        # Nobody reads stdout any more; keep the exit from printing a second error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("client: stdout closed before the result was printed", file=sys.stderr)
+        sys.exit(1)
     if args.samples:
         try:
             tally.write_samples(args.samples)

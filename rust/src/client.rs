@@ -42,7 +42,10 @@ fn main() -> ExitCode {
     });
     runtime.shutdown_background();
 
-    tally.print(args.connections, wall);
+    if let Err(e) = tally.print(args.connections, wall) {
+        eprintln!("client: cannot print the result: {e}");
+        return ExitCode::from(1);
+    }
     if let Some(path) = &args.samples {
         if let Err(e) = tally.write_samples(path) {
             eprintln!("client: cannot write samples to {}: {e}", path.display());

@@ -89,15 +89,18 @@ impl Tally {
         out.flush()
     }
 
-    /// Prints the human line and the `RESULT` line on stdout.
-    pub fn print(&self, clients: usize, wall: Duration) {
+    /// Prints the human line and the `RESULT` line on stdout. An error (say, the reader
+    /// went away) is returned rather than panicking as `println!` would.
+    pub fn print(&self, clients: usize, wall: Duration) -> io::Result<()> {
         let avg_us = if self.samples.is_empty() {
             0.0
         } else {
             self.samples.iter().map(|&ns| ns as f64).sum::<f64>() / self.samples.len() as f64 / 1_000.0
         };
-        println!("Rust: {clients} clients, total time = {:.2}s, avg = {avg_us:.0}μs", wall.as_secs_f64());
-        println!(
+        let mut out = io::stdout().lock();
+        writeln!(out, "Rust: {clients} clients, total time = {:.2}s, avg = {avg_us:.0}μs", wall.as_secs_f64())?;
+        writeln!(
+            out,
             "RESULT ok={} failed={} wall_ns={} bytes={} conn_min={} conn_max={}",
             self.ok,
             self.failed,
@@ -105,7 +108,8 @@ impl Tally {
             self.bytes,
             self.conn_min,
             self.conn_max
-        );
+        )?;
+        out.flush()
     }
 }
 
