@@ -45,6 +45,7 @@ struct Connection {
     int buffer = -1;  // provided buffer held while its bytes are being sent back
     unsigned length = 0;
     unsigned offset = 0;
+    bool closing = false;  // its close is submitted; the descriptor may be reused any moment
 };
 
 class UringLoop {
@@ -57,7 +58,7 @@ public:
         if (ring_ready_) ::io_uring_queue_exit(&ring_);
         if (buffer_ring_ != nullptr) ::munmap(buffer_ring_, ring_bytes());
         for (std::size_t fd = 0; fd < connections_.size(); ++fd) {
-            if (connections_[fd]) ::close(static_cast<int>(fd));
+            if (connections_[fd] && !connections_[fd]->closing) ::close(static_cast<int>(fd));
         }
     }
 
@@ -170,12 +171,13 @@ private:
     void submit_close(int fd) {
         auto& connection = *connections_[fd];
         if (connection.buffer >= 0) give_back(std::exchange(connection.buffer, -1));
+        connection.closing = true;
         auto* sqe = next_sqe();
         ::io_uring_prep_close(sqe, fd);
         ::io_uring_sqe_set_data64(sqe, tag(Op::Close, fd));
     }
 
-    bool is_open(int fd) const {
+    bool is_open(int fd) const {  // has state (possibly closing)
         return fd >= 0 && static_cast<std::size_t>(fd) < connections_.size() && connections_[fd] != nullptr;
     }
 
@@ -184,7 +186,11 @@ private:
         switch (op_of(data)) {
             case Op::Accept: return accepted(res, flags);
             case Op::Wake: stopping_ = true; return;
-            case Op::Close: connections_[fd].reset(); return;
+            case Op::Close:
+                // Only the state of the connection that was closed: should an accept that
+                // reused the number ever be seen first, its fresh state must survive.
+                if (is_open(fd) && connections_[fd]->closing) connections_[fd].reset();
+                return;
             case Op::Recv: return received(fd, res, flags);
             case Op::Send: return sent(fd, res);
         }
