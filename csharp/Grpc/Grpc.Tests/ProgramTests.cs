@@ -80,6 +80,18 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
     }
 
     [Fact]
+    public async Task Calls_beyond_the_servers_stream_limit_wait_their_turn_and_none_starves()
+    {
+        // The defaults server allows 100 streams per connection; 250 calls share one connection.
+        await using var server = await LiveServer.StartAsync(defaults: true);
+        var run = await Programs.RunAsync(Programs.Client, "--port", server.Port.ToString(), "--connections", "250",
+            "--channels", "1", "--duration", "1");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("the server allows 100 streams", run.Stderr);
+        Assert.True(run.Result()["conn_min"] > 0, run.ResultLine);
+    }
+
+    [Fact]
     public async Task Open_loop_client_sends_exactly_the_requests_asked_for()
     {
         var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--connections", "4",
