@@ -11,6 +11,12 @@ pub const CLIENT_USAGE: &str = "usage: client [--host HOST] --port PORT [--conne
               [--workload burst|persistent] [--duration SECONDS] [--rate REQ_PER_S]
               [--samples PATH] [--timeout SECONDS]";
 
+/// More connections than one client could ever open (ports and descriptors run out far
+/// sooner); the bound keeps a typo from allocating gigabytes up front.
+pub const MAX_CONNECTIONS: usize = 1_000_000;
+/// Every connection holds a request and a reply buffer of this size.
+pub const MAX_PAYLOAD: usize = 256 << 20;
+
 #[derive(Debug, Clone)]
 pub struct ServerArgs {
     pub host: String,
@@ -138,11 +144,11 @@ pub fn parse_client(args: impl IntoIterator<Item = String>) -> Result<ClientArgs
     if parsed.port == 0 {
         return Err("--port must be between 1 and 65535".into());
     }
-    if parsed.connections == 0 {
-        return Err("--connections must be at least 1".into());
+    if parsed.connections == 0 || parsed.connections > MAX_CONNECTIONS {
+        return Err(format!("--connections must be between 1 and {MAX_CONNECTIONS}"));
     }
-    if parsed.payload == 0 {
-        return Err("--payload must be at least 1 byte".into());
+    if parsed.payload == 0 || parsed.payload > MAX_PAYLOAD {
+        return Err(format!("--payload must be between 1 and {MAX_PAYLOAD} bytes"));
     }
     if !parsed.rate.is_finite() || parsed.rate < 0.0 {
         return Err("--rate must be 0 (closed loop) or a positive number of requests/s".into());
