@@ -2,7 +2,9 @@
 // CPU the process may run on. Accept is multishot; every connection alternates one recv and
 // one send, so it never reads while its echo is unsent (back-pressure). Receives take their
 // buffer from a ring of provided buffers only when data arrives, so idle connections hold
-// no buffer; all operations of a loop turn go to the kernel in one io_uring_enter.
+// no buffer; a connection that finds the pool empty (every buffer held by a slow reader)
+// gets a buffer of its own instead of waiting. All operations of a loop turn go to the
+// kernel in one io_uring_enter.
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/eventfd.h>
@@ -43,6 +45,9 @@ std::atomic<bool> said_no_fds{false};
 // A connection has at most one operation in flight, so its fd cannot be reused under it.
 struct Connection {
     int buffer = -1;  // provided buffer held while its bytes are being sent back
+    // Only once the shared pool ran dry: from then on this connection reads into its own
+    // buffer, so memory stays bounded per connection (one buffer) and nobody is starved.
+    std::unique_ptr<std::byte[]> own;
     unsigned length = 0;
     unsigned offset = 0;
     bool closing = false;  // its close is submitted; the descriptor may be reused any moment
@@ -136,15 +141,6 @@ private:
         ::io_uring_buf_ring_add(buffer_ring_, buffers_.get() + std::size_t(buffer) * kBufferSize, kBufferSize,
                                 static_cast<unsigned short>(buffer), ::io_uring_buf_ring_mask(kBufferCount), 0);
         ::io_uring_buf_ring_advance(buffer_ring_, 1);
-        // Connections that found the pool empty get their receive back now.
-        while (!starved_.empty()) {
-            int fd = starved_.back();
-            starved_.pop_back();
-            if (is_open(fd)) {
-                submit_recv(fd);
-                break;
-            }
-        }
     }
 
     void arm_accept() {
@@ -154,17 +150,27 @@ private:
     }
 
     void submit_recv(int fd) {
+        auto& connection = *connections_[fd];
         auto* sqe = next_sqe();
-        ::io_uring_prep_recv(sqe, fd, nullptr, kBufferSize, 0);
-        sqe->flags |= IOSQE_BUFFER_SELECT;
-        sqe->buf_group = kBufferGroup;
+        if (connection.own) {
+            ::io_uring_prep_recv(sqe, fd, connection.own.get(), kBufferSize, 0);
+        } else {
+            ::io_uring_prep_recv(sqe, fd, nullptr, kBufferSize, 0);
+            sqe->flags |= IOSQE_BUFFER_SELECT;
+            sqe->buf_group = kBufferGroup;
+        }
         ::io_uring_sqe_set_data64(sqe, tag(Op::Recv, fd));
+    }
+
+    const std::byte* data(const Connection& connection) const {
+        return connection.buffer >= 0 ? buffers_.get() + std::size_t(connection.buffer) * kBufferSize
+                                      : connection.own.get();
     }
 
     void submit_send(int fd, Connection& connection) {
         auto* sqe = next_sqe();
-        ::io_uring_prep_send(sqe, fd, buffers_.get() + std::size_t(connection.buffer) * kBufferSize + connection.offset,
-                             connection.length - connection.offset, MSG_NOSIGNAL);
+        ::io_uring_prep_send(sqe, fd, data(connection) + connection.offset, connection.length - connection.offset,
+                             MSG_NOSIGNAL);
         ::io_uring_sqe_set_data64(sqe, tag(Op::Send, fd));
     }
 
@@ -218,13 +224,18 @@ private:
 
     void received(int fd, int res, unsigned flags) {
         if (!is_open(fd)) return;
-        if (res == -ENOBUFS) {
-            starved_.push_back(fd);  // every buffer is out being echoed; wait for one back
-            return;
-        }
-        if (res <= 0) return submit_close(fd);  // EOF (all echoed) or reset
         auto& connection = *connections_[fd];
-        connection.buffer = static_cast<int>(flags >> IORING_CQE_BUFFER_SHIFT);
+        if (res == -ENOBUFS) {
+            // Every pooled buffer is out being echoed to slow readers: read into our own.
+            connection.own = std::make_unique_for_overwrite<std::byte[]>(kBufferSize);
+            return submit_recv(fd);
+        }
+        if (res <= 0) {
+            // A buffer reported with an empty or failed receive still belongs to us.
+            if (flags & IORING_CQE_F_BUFFER) give_back(static_cast<int>(flags >> IORING_CQE_BUFFER_SHIFT));
+            return submit_close(fd);  // EOF (all echoed) or reset
+        }
+        connection.buffer = (flags & IORING_CQE_F_BUFFER) ? static_cast<int>(flags >> IORING_CQE_BUFFER_SHIFT) : -1;
         connection.length = static_cast<unsigned>(res);
         connection.offset = 0;
         submit_send(fd, connection);
@@ -236,7 +247,7 @@ private:
         if (res < 0) return submit_close(fd);
         connection.offset += static_cast<unsigned>(res);
         if (connection.offset < connection.length) return submit_send(fd, connection);
-        give_back(std::exchange(connection.buffer, -1));
+        if (connection.buffer >= 0) give_back(std::exchange(connection.buffer, -1));
         submit_recv(fd);
     }
 
@@ -249,7 +260,6 @@ private:
     echo::Fd spare_fd_;
     std::uint64_t wake_value_ = 0;
     std::vector<std::unique_ptr<Connection>> connections_;  // by descriptor
-    std::vector<int> starved_;
     bool stopping_ = false;
 };
 
