@@ -12,14 +12,13 @@ for project in "${projects[@]}"; do
   log=$(mktemp)
   dotnet test "$project" -c Release -nologo --logger "console;verbosity=normal" "$@" 2>&1 | tee "$log"
   status=${PIPESTATUS[0]}
-  # The runner's own closing line, e.g. 'Passed!  - Failed: 0, Passed: 12, Skipped: 0, Total: 12'
-  line=$(grep -E '(Passed|Failed)! +- Failed: +[0-9]+, Passed: +[0-9]+' "$log" | tail -1)
-  if [[ -n "$line" ]]; then
-    failed=$((failed + $(sed -E 's/.*Failed: +([0-9]+).*/\1/' <<<"$line")))
-    passed=$((passed + $(sed -E 's/.*Passed: +([0-9]+).*/\1/' <<<"$line")))
+  # vstest's closing block: 'Total tests: N', then '     Passed: N' and '     Failed: N' where non-zero.
+  read -r p f < <(awk '/^Total tests:/ {seen=1; p=0; f=0} seen && /^ +Passed: / {p=$2} seen && /^ +Failed: / {f=$2} END {print p+0, f+0}' "$log")
+  passed=$((passed + p)) failed=$((failed + f))
+  if [[ $status -ne 0 && $f -eq 0 ]]; then
+    broken=$((broken + 1))
+    echo "test: $project did not build or run (exit $status)" >&2
   fi
-  if [[ $status -ne 0 && -z "$line" ]]; then broken=$((broken + 1)); echo "test: $project did not build or run" >&2; fi
-  if [[ $status -ne 0 && -n "$line" && $(sed -E 's/.*Failed: +([0-9]+).*/\1/' <<<"$line") -eq 0 ]]; then broken=$((broken + 1)); fi
   rm -f "$log"
 done
 echo "${passed} passed, $((failed + broken)) failed"
