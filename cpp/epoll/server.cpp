@@ -152,7 +152,8 @@ private:
             }
             connection.pending_offset += static_cast<std::size_t>(sent);
         }
-        connection.pending.clear();
+        // Give the memory back: a peer that was slow once should not keep 64 KiB for ever.
+        std::vector<std::byte>().swap(connection.pending);
         connection.pending_offset = 0;
         return true;
     }
