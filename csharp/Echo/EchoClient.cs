@@ -97,8 +97,7 @@ sealed class ClientRun(ClientOptions options, IPEndPoint server)
         {
             var intended = options.Rate > 0 ? start + (long)(firstOffset + k * interval) : Stopwatch.GetTimestamp();
             if (intended >= end) return;
-            var wait = intended - Stopwatch.GetTimestamp();
-            if (wait > 0) await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency));
+            await WaitUntilAsync(intended);
             try
             {
                 await echo.RoundTripAsync(k, CancellationToken.None);
@@ -112,6 +111,18 @@ sealed class ClientRun(ClientOptions options, IPEndPoint server)
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// Timers fire in whole milliseconds, late: sleep until 2 ms before the slot, then yield
+    /// until it comes, so the client's own lateness does not pass for server latency.
+    /// </summary>
+    private static async ValueTask WaitUntilAsync(long timestamp)
+    {
+        var early = Stopwatch.Frequency / 500;
+        var wait = timestamp - early - Stopwatch.GetTimestamp();
+        if (wait > 0) await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency));
+        while (Stopwatch.GetTimestamp() < timestamp) await Task.Yield();
     }
 
     /// <summary>Writes the samples, prints the RESULT and human lines; the exit code.</summary>
