@@ -26,7 +26,8 @@ public sealed record ClientSettings(
     bool AutoWarmup,
     TimeSpan WarmupCap,
     SignatureAlgorithm[] Algorithms,
-    EngineKind Engine)
+    EngineKind Engine,
+    int StreamDepth = 1)
 {
     public const string Usage =
         "usage: csharp-grpc-client [--host HOST] --port PORT | --unix PATH | --vsock CID:PORT\n" +
@@ -35,13 +36,14 @@ public sealed record ClientSettings(
         "         [--payload BYTES] [--workload grpc-unary|grpc-stream|grpc-crypto] [--service echo|crypto|both]\n" +
         "         [--duration S] [--requests N] [--rate REQ_PER_S] [--samples PATH] [--timeout S]\n" +
         "         [--warmup S|auto] [--warmup-cap S] [--algorithm NAME[,NAME..]] [--engine lean|grpcnet]\n" +
+        "         [--stream-depth D]       grpc-stream: D calls pipelined on each stream (default 1: ping-pong)\n" +
         "environment: SERVER_ADDR, TRANSPORT, CONNECTIONS, REQUESTS, RATE_LIMIT, SERVICE, DURATION";
 
     public static ClientSettings Parse(IReadOnlyList<string> args, Func<string, string?> env)
     {
         var f = new Flags(args,
             ["host", "port", "unix", "vsock", "connections", "channels", "payload", "workload", "service", "duration",
-             "requests", "rate", "samples", "timeout", "warmup", "warmup-cap", "algorithm", "engine"], []);
+             "requests", "rate", "samples", "timeout", "warmup", "warmup-cap", "algorithm", "engine", "stream-depth"], []);
 
         var address = ParseAddress(f, env);
         var workload = (f.Optional("workload") ?? "grpc-unary") switch
@@ -90,6 +92,10 @@ public sealed record ClientSettings(
             var other => throw new UsageException($"--engine must be lean or grpcnet, not '{other}'"),
         };
 
+        var depth = f.Integer("stream-depth", 1, 1, 10_000);
+        if (depth > 1 && (workload != Workload.Stream || engine != EngineKind.Lean))
+            throw new UsageException("--stream-depth pipelines grpc-stream calls and needs the lean engine");
+
         return new(
             address, concurrency, channels,
             Flags.ParseInteger("--payload", f.Optional("payload") ?? "100", 0, 64 << 20),
@@ -101,7 +107,7 @@ public sealed record ClientSettings(
             TimeSpan.FromSeconds(Number(f.Optional("timeout") ?? "30", "--timeout", 0.001, 86_400)),
             warmup, autoWarmup,
             TimeSpan.FromSeconds(Number(f.Optional("warmup-cap") ?? "30", "--warmup-cap", 1, 3600)),
-            algorithms, engine);
+            algorithms, engine, depth);
     }
 
     private static ServerAddress ParseAddress(Flags f, Func<string, string?> env)

@@ -20,7 +20,7 @@ static class Report
 
         output.WriteLine(string.Create(inv,
             $"C# gRPC load ({WorkloadName(s.Workload)}, service {s.Service.ToString().ToLowerInvariant()}, {s.Describe()}, " +
-            $"{s.Concurrency} calls on {s.Channels} connection(s), {s.Payload} B, {(s.Rate > 0 ? $"open loop {s.Rate:0}/s" : "closed loop")}, " +
+            $"{s.Concurrency} calls on {s.Channels} connection(s){(s.StreamDepth > 1 ? $", {s.StreamDepth} per stream" : "")}, {s.Payload} B, {(s.Rate > 0 ? $"open loop {s.Rate:0}/s" : "closed loop")}, " +
             $"{(s.Engine == EngineKind.Lean ? "lean HTTP/2 engine" : "Grpc.Net.Client engine")})"));
         output.WriteLine(string.Create(inv, $"  total         {total}"));
         output.WriteLine(string.Create(inv, $"  succeeded     {ok}"));

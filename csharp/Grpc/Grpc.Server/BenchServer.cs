@@ -52,10 +52,9 @@ public static class BenchServer
             if (settings.Defaults) return;
             // One I/O queue per worker thread the process may use (1 under `taskset -c 0`).
             o.IOQueueCount = settings.WorkerThreads;
-            // Run request processing on the socket's own completion instead of queueing it to
-            // the thread pool: one thread hop less per read. Safe here because no service
-            // method blocks on I/O (signing is CPU work that would occupy a pool thread anyway).
-            o.UnsafePreferInlineScheduling = true;
+            // Not UnsafePreferInlineScheduling: tried, it cut h2load's rate to 0.3-0.5x (README.md,
+            // "Tuning"): run inline on the socket's completion, each response went out in its own
+            // send instead of being coalesced with the others that were ready.
         });
 
         // Kestrel's socket transport for TCP and Unix sockets; ours for VSOCK (see DescriptorTransport).

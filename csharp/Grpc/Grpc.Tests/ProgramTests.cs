@@ -80,6 +80,19 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
     }
 
     [Fact]
+    public async Task Pipelined_streams_pair_every_reply_with_its_request()
+    {
+        // 40 calls on 5 streams, 8 in flight on each; every echo is checked byte for byte, so a
+        // reply paired with the wrong request would fail the run.
+        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--connections", "40",
+            "--workload", "grpc-stream", "--stream-depth", "8", "--duration", "0.5", "--payload", "200");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.True(run.Result()["conn_min"] > 0, run.ResultLine);
+        Assert.Equal(run.Result()["ok"] * 200, run.Result()["bytes"]);
+        Assert.Contains("8 per stream", run.Stdout);
+    }
+
+    [Fact]
     public async Task Calls_beyond_the_servers_stream_limit_wait_their_turn_and_none_starves()
     {
         // The defaults server allows 100 streams per connection; 250 calls share one connection.

@@ -3,6 +3,13 @@ using System.Threading.Tasks.Sources;
 
 namespace GrpcBench.Client.Lean;
 
+/// <summary>Receives the messages of a shared stream, in order; then its end (with the error, if any).</summary>
+interface IMessageSink
+{
+    void OnMessage(ReadOnlySpan<byte> message);
+    void OnEnd(Exception? error);
+}
+
 /// <summary>
 /// One HTTP/2 stream's receiving side, reused call after call by the slot that owns it: the
 /// gRPC bytes that arrived, the headers and trailers, and one awaiter. The connection's reader
@@ -60,7 +67,19 @@ sealed class H2Stream : IValueTaskSource<bool>
             wake = ShouldWake();
         }
         if (wake) _core.SetResult(true);
+        if (Sink is { } sink)
+        {
+            // Only the reader appends, so a taken message stays valid while the sink copies it.
+            while (TryTakeMessage(out var message)) sink.OnMessage(message);
+            if (Ended) sink.OnEnd(null);
+        }
     }
+
+    /// <summary>
+    /// Set for a stream that several calls share (pipelined streaming): every whole message goes
+    /// to the sink as it arrives, instead of waiting for one awaiter.
+    /// </summary>
+    public IMessageSink? Sink;
 
     public void OnHeaders(ResponseHeaders headers, bool end)
     {
@@ -74,6 +93,7 @@ sealed class H2Stream : IValueTaskSource<bool>
             wake = ShouldWake();
         }
         if (wake) _core.SetResult(true);
+        if (end) Sink?.OnEnd(null);
     }
 
     public void Fail(Exception error)
@@ -86,6 +106,7 @@ sealed class H2Stream : IValueTaskSource<bool>
             wake = ShouldWake();
         }
         if (wake) _core.SetResult(true);
+        Sink?.OnEnd(error);
     }
 
     private bool ShouldWake()

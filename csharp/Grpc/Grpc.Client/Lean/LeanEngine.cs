@@ -18,6 +18,7 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
     private const string SignPath = "/bench.Crypto/Sign", KeyPath = "/bench.Crypto/GetPublicKey";
 
     private readonly List<H2Connection> _connections = new();
+    private readonly Dictionary<int, SharedStream> _shared = new();
     private byte[][]? _echoRequests;
     private byte[][][]? _signRequests;
 
@@ -94,6 +95,14 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
     {
         var connection = _connections[slot % _connections.Count];
         if (_bench.Settings.Workload != Workload.Stream) return new UnarySlot(this, connection, slot);
+        if (_bench.Settings.StreamDepth > 1)
+        {
+            // Slots 0..D-1 share the first stream, D..2D-1 the next, and so on.
+            var index = slot / _bench.Settings.StreamDepth;
+            if (!_shared.TryGetValue(index, out var shared))
+                _shared[index] = shared = new SharedStream(_connections[index % _connections.Count], StreamPath);
+            return new PipelinedSlot(this, shared, slot);
+        }
         var streamSlot = new StreamSlot(this, connection, slot);
         await streamSlot.OpenAsync(cancel);
         return streamSlot;
@@ -213,6 +222,30 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
             connection.EndStream(_stream);
             // Give the server a moment to finish the stream cleanly; a slow one is simply left.
             await _stream.WaitAsync(forEnd: true).AsTask().WaitAsync(TimeSpan.FromSeconds(1)).ContinueWith(_ => { });
+        }
+    }
+
+    /// <summary>A slot with one message in flight on a stream it shares with others.</summary>
+    private sealed class PipelinedSlot(LeanEngine engine, SharedStream shared, int slot) : ICallSlot
+    {
+        private readonly PendingReply _reply = new();
+
+        public async ValueTask<CallResult> CallAsync(long k, CancellationToken cancel)
+        {
+            var request = engine._echoRequests?[Workbench.Offset(slot, k)] ?? EchoRequest(engine._bench.Payload(slot, k));
+            using (cancel.UnsafeRegister(static s => ((SharedStream)s!).Abandon(), shared))
+            {
+                await shared.SendAsync(_reply, request, cancel);
+                await _reply.WaitAsync();
+            }
+            if (_reply.Error is { } error) throw error as CallFailedException ?? new CallFailedException(Kind(error), error.Message, error);
+            return CheckEcho(engine._bench, _reply.Message, slot, k);
+        }
+
+        public ValueTask DisposeAsync()
+        {
+            shared.Close();
+            return ValueTask.CompletedTask;
         }
     }
 
