@@ -16,8 +16,11 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
     private Process? _testpmd;
     private readonly StringBuilder _log = new();
 
+    private string? _socket;
+
     private void StartTestpmd(string role, string socketPath, string extraDevargs = "")
     {
+        _socket = socketPath;
         Assert.True(File.Exists(Testpmd), $"{Testpmd} is missing: run scripts/setup.sh (Debian package dpdk)");
         var psi = new ProcessStartInfo(Testpmd)
         {
@@ -147,6 +150,8 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
             if (!_testpmd.WaitForExit(10_000)) _testpmd.Kill(entireProcessTree: true);
         }
         _testpmd?.WaitForExit();
+        // testpmd's server may die as our slave leaves (a DPDK 22.11 bug) and leave its socket file.
+        if (_socket is not null) File.Delete(_socket);
         // EAL leaves its runtime directory (config, mp_socket) behind.
         try { Directory.Delete($"/var/run/dpdk/memif-test-{Environment.ProcessId}", recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         lock (_log) output.WriteLine(_log.ToString());
