@@ -88,15 +88,18 @@ def main():
         at, line = item
         if forwarding_at is None and FORWARDING.search(line):
             forwarding_at = at
-            # One report lands about a second in; measure for --duration after it.
-            end = at + 1.0 + max(duration, 1.0) + 0.7
+            # Reports come once a second from the start; the link may come up a report or two
+            # late, so allow a few seconds beyond --duration for the measured span to fill.
+            end = at + max(duration, 1.0) + 4.0
         m = NIC_RX.match(line)
         if m and forwarding_at is not None:
             sample = (at, int(m.group(1)))
             if first is None:
                 first = sample if sample[1] > 0 else None
-            elif sample[0] - first[0] <= max(duration, 1.0) + 0.25:
+            else:
                 last = sample
+                if last[0] - first[0] >= max(duration, 1.0) - 0.1:
+                    break  # --duration measured between two reports
     stopped_at = time.monotonic()
     status = pmd.stop()
 
