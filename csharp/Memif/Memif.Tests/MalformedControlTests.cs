@@ -151,7 +151,9 @@ public class MalformedControlTests
         string path = Paths.Socket();
         using var listener = MemifListener.Listen(new MemifOptions
         {
-            SocketPath = path, Role = MemifRole.Master, HandshakeTimeout = TimeSpan.FromMilliseconds(200),
+            SocketPath = path,
+            Role = MemifRole.Master,
+            HandshakeTimeout = TimeSpan.FromMilliseconds(200),
         });
         var accepting = Task.Run(() => listener.Accept(TimeSpan.FromSeconds(1)));
         using var peer = RawPeer.Connect(path);
