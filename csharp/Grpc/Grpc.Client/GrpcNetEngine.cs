@@ -63,16 +63,13 @@ sealed class GrpcNetEngine(Workbench bench) : ILoadEngine
         }
     }
 
-    public async Task<ICallSlot> OpenSlotAsync(int slot, CancellationToken cancel)
+    public Task<ICallSlot> OpenSlotAsync(int slot, CancellationToken cancel)
     {
         var channel = _channels[slot % _channels.Count];
-        if (bench.Settings.Workload == Workload.Stream)
-        {
-            var call = new Echo.EchoClient(channel).Stream(cancellationToken: cancel);
-            await Task.CompletedTask;
-            return new StreamSlot(bench, slot, call);
-        }
-        return new UnarySlot(bench, slot, new Echo.EchoClient(channel), new Crypto.CryptoClient(channel));
+        ICallSlot opened = bench.Settings.Workload == Workload.Stream
+            ? new StreamSlot(bench, slot, new Echo.EchoClient(channel).Stream(cancellationToken: cancel))
+            : new UnarySlot(bench, slot, new Echo.EchoClient(channel), new Crypto.CryptoClient(channel));
+        return Task.FromResult(opened);
     }
 
     public ValueTask DisposeAsync()
