@@ -1,0 +1,58 @@
+using Bench.Harness.Build;
+using Bench.Harness.Catalog;
+
+namespace Bench.Harness.Tests;
+
+/// <summary>
+/// Each toolchain builds its folder from a clean copy, with no build output lying around, and
+/// produces every program its manifest names: what a fresh machine does.
+/// </summary>
+public class BuildFromCleanTests
+{
+    public static TheoryData<string> Toolchains
+    {
+        get
+        {
+            var data = new TheoryData<string>();
+            foreach (var t in Repo.Catalog.All.Select(i => i.Build.Toolchain).Distinct().Order()) data.Add(t);
+            return data;
+        }
+    }
+
+    private static readonly HashSet<string> Output = ["bin", "obj", "build", "target", "__pycache__", "BenchmarkDotNet.Artifacts"];
+
+    [Theory, MemberData(nameof(Toolchains))]
+    public async Task folder_builds_from_a_clean_copy_and_yields_every_program_its_manifest_names(string toolchain)
+    {
+        // The smallest folder of this toolchain keeps the test quick.
+        var folder = Repo.Catalog.All.Where(i => i.Build.Toolchain == toolchain).Select(i => i.Folder).Distinct()
+            .OrderBy(f => Directory.EnumerateFiles(f, "*", SearchOption.AllDirectories).Count()).First();
+        using var copy = new TempDir();
+        // Shared C# build settings live at the repository root, as they do in a clone.
+        foreach (var shared in new[] { "Directory.Build.props", "Directory.Packages.props" })
+            File.Copy(Path.Combine(Repo.Root, shared), copy.File(shared));
+        var relative = Path.GetRelativePath(Repo.Root, folder);
+        CopyTree(folder, copy.File(relative));
+        var cleanFolder = copy.File(relative);
+
+        var spec = Manifest.Parse(File.ReadAllText(Path.Combine(cleanFolder, "bench.json")), relative);
+        var outcome = await Builder.BuildAsync(cleanFolder, spec.Build, TimeSpan.FromMinutes(15), CancellationToken.None);
+
+        Assert.True(outcome.Succeeded, $"{relative} ({toolchain}) did not build from clean: {outcome.Error}\n{outcome.Log}");
+        foreach (var command in spec.Implementations.SelectMany(i => new[] { i.Server, i.Client }).OfType<IReadOnlyList<string>>())
+            if (command[0].Contains('/'))
+                Assert.True(File.Exists(Path.Combine(cleanFolder, command[0])), $"{command[0]} was not built");
+            else if (command.Count > 1 && command[1].EndsWith(".py"))
+                Assert.True(File.Exists(Path.Combine(cleanFolder, command[1])), $"{command[1]} is missing");
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.EnumerateFiles(from))
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        foreach (var dir in Directory.EnumerateDirectories(from))
+            if (!Output.Contains(Path.GetFileName(dir)))
+                CopyTree(dir, Path.Combine(to, Path.GetFileName(dir)));
+    }
+}
