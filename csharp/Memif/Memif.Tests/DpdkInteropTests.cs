@@ -33,7 +33,9 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
         {
             "--lcores", "0@0,1@0", "--no-huge", "--no-pci", "-m", "128", "--file-prefix", $"memif-test-{Environment.ProcessId}",
             "--log-level", "pmd.net.memif:debug",
-            $"--vdev=net_memif0,role={role},id=0,socket={socketPath},socket-abstract=no{extraDevargs}",
+            socketPath.StartsWith('@')
+                ? $"--vdev=net_memif0,role={role},id=0,socket={socketPath[1..]}{extraDevargs}" // abstract: DPDK's default kind
+                : $"--vdev=net_memif0,role={role},id=0,socket={socketPath},socket-abstract=no{extraDevargs}",
             "--", "--no-mlockall", "--total-num-mbufs=2048", "--forward-mode=macswap", "--stats-period=1",
         }) psi.ArgumentList.Add(arg);
         _testpmd = Process.Start(psi)!;
@@ -122,6 +124,16 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public void Abstract_socket_names_match_dpdks()
+    {
+        // DPDK counts exactly 2 + 1 + strlen(name) address bytes for an abstract name; so must we.
+        string path = "@" + Path.GetFileName(Paths.Socket());
+        StartTestpmd("server", path);
+        using var slave = ConnectToTestpmd(new MemifOptions { SocketPath = path });
+        ExpectMacSwappedEchoes(slave);
+    }
+
+    [Fact]
     public void Testpmd_checks_our_secret()
     {
         string path = Paths.Socket();
@@ -151,7 +163,7 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
         }
         _testpmd?.WaitForExit();
         // testpmd's server may die as our slave leaves (a DPDK 22.11 bug) and leave its socket file.
-        if (_socket is not null) File.Delete(_socket);
+        if (_socket is not null && !_socket.StartsWith('@')) File.Delete(_socket);
         // EAL leaves its runtime directory (config, mp_socket) behind.
         try { Directory.Delete($"/var/run/dpdk/memif-test-{Environment.ProcessId}", recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         lock (_log) output.WriteLine(_log.ToString());
