@@ -80,6 +80,31 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
         }
     }
 
+    [Theory]
+    [InlineData("grpc-unary", "65536")]
+    [InlineData("grpc-stream", "65536")]
+    [InlineData("grpc-unary", "1048576")]
+    [InlineData("grpc-stream", "1048576")]
+    public async Task Lean_client_carries_messages_larger_than_a_frame_and_a_window(string workload, string payload)
+    {
+        // 64 KiB spans four 16 KiB DATA frames; 1 MiB also waits for WINDOW_UPDATEs.
+        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--connections", "4",
+            "--workload", workload, "--payload", payload, "--requests", "40");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal(40, run.Result()["ok"]);
+        Assert.Equal(40 * long.Parse(payload), run.Result()["bytes"]);
+    }
+
+    [Fact]
+    public async Task Lean_client_reports_the_servers_ResourceExhausted_for_an_oversize_message()
+    {
+        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--connections", "2",
+            "--payload", (5 << 20).ToString(), "--requests", "4", "--timeout", "10");
+        Assert.Equal(1, run.ExitCode);
+        Assert.Equal(4, run.Result()["failed"]);
+        Assert.Contains("ResourceExhausted", run.Stderr);
+    }
+
     [Fact]
     public async Task Pipelined_streams_pair_every_reply_with_its_request()
     {

@@ -146,6 +146,9 @@ sealed class H2Connection : IAsyncDisposable
             {
                 if (_dead is not null) throw new IOException("connection lost: " + _dead.Message, _dead);
                 if (stream.Error is not null) throw stream.Error;
+                // The server may answer before reading everything (a message over its size limit
+                // ends the call with RESOURCE_EXHAUSTED): stop sending; the answer is on the stream.
+                if (!_streams.ContainsKey(stream.Id)) break;
                 var n = (int)Math.Max(0, Math.Min(Math.Min(left.Length, _peerMaxFrame), Math.Min(_connectionSendWindow, stream.SendWindow)));
                 if (n > 0)
                 {
