@@ -136,7 +136,7 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
                 Volatile.Write(ref stats.InFlightSince, 0);
                 var failure = stats.TimedOut
                     ? new CallFailedException("timeout", $"no answer within {settings.Timeout.TotalSeconds:0.###} s (slot {slot} request {k})")
-                    : e as CallFailedException ?? new CallFailedException(e.GetType().Name, e.Message, e);
+                    : e as CallFailedException ?? new CallFailedException(e is IOException ? "connection" : e.GetType().Name, e.Message, e);
                 RecordFailure(failure);
                 if (stats.TimedOut)
                 {

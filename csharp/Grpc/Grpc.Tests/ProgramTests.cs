@@ -30,6 +30,30 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
     }
 
     [Fact]
+    public async Task Server_and_client_speak_over_IPv6_loopback()
+    {
+        using var server = Programs.Start(Programs.Server, "--host", "::1");
+        try
+        {
+            var ready = await server.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Matches(@"^READY tcp \[::1\]:\d+$", ready);
+            var port = ready!.Split(':')[^1];
+            foreach (var engine in new[] { "lean", "grpcnet" })
+            {
+                var run = await Programs.RunAsync(Programs.Client, "--host", "::1", "--port", port, "--connections", "4",
+                    "--requests", "100", "--engine", engine);
+                Assert.True(run.ExitCode == 0, run.Stderr);
+                Assert.Equal(100, run.Result()["ok"]);
+            }
+        }
+        finally
+        {
+            Programs.Terminate(server);
+            await server.WaitForExitAsync();
+        }
+    }
+
+    [Fact]
     public async Task Server_that_cannot_bind_says_why_and_exits_1()
     {
         var run = await Programs.RunAsync(Programs.Server, "--port", fixture.Server.Port.ToString());

@@ -78,7 +78,7 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
                 var tcp = new Socket(addresses[0].AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                 try { await tcp.ConnectAsync(addresses[0], t.Port, cancel); }
                 catch { tcp.Dispose(); throw; }
-                return (tcp, $"{t.Host}:{t.Port}");
+                return (tcp, t.Host.Contains(':') ? $"[{t.Host}]:{t.Port}" : $"{t.Host}:{t.Port}"); // IPv6 literals in brackets
             case ServerAddress.Unix u:
                 var unix = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
                 try { await unix.ConnectAsync(new UnixDomainSocketEndPoint(u.Path), cancel); }
