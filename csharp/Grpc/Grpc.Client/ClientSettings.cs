@@ -27,12 +27,13 @@ public sealed record ClientSettings(
     TimeSpan WarmupCap,
     SignatureAlgorithm[] Algorithms,
     EngineKind Engine,
-    int StreamDepth = 1)
+    int StreamDepth = 1,
+    bool ChannelsGiven = false)
 {
     public const string Usage =
         "usage: csharp-grpc-client [--host HOST] --port PORT | --unix PATH | --vsock CID:PORT\n" +
         "         [--connections N]        concurrent calls in flight (default 10000)\n" +
-        "         [--channels N]           HTTP/2 connections (default: enough for the calls, 1 per 1000)\n" +
+        "         [--channels N]           HTTP/2 connections (default: enough for the calls at the server's stream limit)\n" +
         "         [--payload BYTES] [--workload grpc-unary|grpc-stream|grpc-crypto] [--service echo|crypto|both]\n" +
         "         [--duration S] [--requests N] [--rate REQ_PER_S] [--samples PATH] [--timeout S]\n" +
         "         [--warmup S|auto] [--warmup-cap S] [--algorithm NAME[,NAME..]] [--engine lean|grpcnet]\n" +
@@ -107,7 +108,7 @@ public sealed record ClientSettings(
             TimeSpan.FromSeconds(Number(f.Optional("timeout") ?? "30", "--timeout", 0.001, 86_400)),
             warmup, autoWarmup,
             TimeSpan.FromSeconds(Number(f.Optional("warmup-cap") ?? "30", "--warmup-cap", 1, 3600)),
-            algorithms, engine, depth);
+            algorithms, engine, depth, f.Has("channels"));
     }
 
     private static ServerAddress ParseAddress(Flags f, Func<string, string?> env)

@@ -32,6 +32,7 @@ catch (Exception e) when (e is not OutOfMemoryException)
     return 1;
 }
 
+if (engine is LeanEngine lean) settings = settings with { Channels = lean.Connections }; // as opened, for the report
 var run = await new LoadRunner(settings, engine).RunAsync(interrupt.Token);
 if (settings.SamplesPath is { } path) Report.WriteSamples(path, run);
 Report.Write(settings, run, Console.Out);

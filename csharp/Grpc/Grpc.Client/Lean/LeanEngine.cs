@@ -25,16 +25,21 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
     public async Task StartAsync(CancellationToken cancel)
     {
         var s = _bench.Settings;
-        for (var i = 0; i < s.Channels; i++)
+        var channels = s.Channels;
+        for (var i = 0; i < channels; i++)
         {
             var (socket, authority) = await ConnectAsync(s, cancel);
             var connection = new H2Connection(socket, authority);
             _connections.Add(connection);
             await connection.StartAsync(cancel);
+            // Not told how many connections: open as many as the server's stream limit needs
+            // (10 for 10,000 calls on the tuned server, 100 on one with Kestrel's default 100).
+            if (i == 0 && !s.ChannelsGiven)
+                channels = Math.Max(channels, (int)Math.Min(s.Concurrency, ((long)Streams(s) + connection.MaxConcurrentStreams - 1) / connection.MaxConcurrentStreams));
         }
         // More calls per connection than the server allows would queue inside the client and
         // measure the queue; say so instead of hiding it.
-        var perConnection = (s.Concurrency + s.Channels - 1) / s.Channels;
+        var perConnection = (Streams(s) + channels - 1) / channels;
         if (perConnection > _connections[0].MaxConcurrentStreams)
             Console.Error.WriteLine($"csharp-grpc-client: {perConnection} calls per connection but the server allows " +
                                     $"{_connections[0].MaxConcurrentStreams} streams; the rest wait in the client (use --channels)");
@@ -48,6 +53,13 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
             _bench.AddPublicKey(algorithm, reply.SubjectPublicKeyInfo.ToByteArray());
         }
     }
+
+    /// <summary>HTTP/2 streams the load keeps open at once: one per call, or one per D pipelined calls.</summary>
+    private static int Streams(ClientSettings s) =>
+        s.Workload == Workload.Stream && s.StreamDepth > 1 ? (s.Concurrency + s.StreamDepth - 1) / s.StreamDepth : s.Concurrency;
+
+    /// <summary>The connections actually opened (the report names them).</summary>
+    public int Connections => _connections.Count;
 
     /// <summary>One serialized request per payload offset (the payload repeats with period 251).</summary>
     private void PrepareRequests()
