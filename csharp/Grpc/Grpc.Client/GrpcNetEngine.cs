@@ -67,7 +67,7 @@ sealed class GrpcNetEngine(Workbench bench) : ILoadEngine
     {
         var channel = _channels[slot % _channels.Count];
         ICallSlot opened = bench.Settings.Workload == Workload.Stream
-            ? new StreamSlot(bench, slot, new Echo.EchoClient(channel).Stream(cancellationToken: cancel))
+            ? new StreamSlot(bench, slot, new Echo.EchoClient(channel))
             : new UnarySlot(bench, slot, new Echo.EchoClient(channel), new Crypto.CryptoClient(channel));
         return Task.FromResult(opened);
     }
@@ -108,11 +108,14 @@ sealed class GrpcNetEngine(Workbench bench) : ILoadEngine
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
-    /// <summary>One bidirectional stream per slot, used as ping-pong: one message out, its echo back.</summary>
-    private sealed class StreamSlot(Workbench bench, int slot, AsyncDuplexStreamingCall<EchoRequest, EchoReply> call) : ICallSlot
+    /// <summary>One bidirectional stream per slot, used as ping-pong; reopened after a failure.</summary>
+    private sealed class StreamSlot(Workbench bench, int slot, Echo.EchoClient echo) : ICallSlot
     {
+        private AsyncDuplexStreamingCall<EchoRequest, EchoReply>? _call = echo.Stream();
+
         public async ValueTask<CallResult> CallAsync(long k, CancellationToken cancel)
         {
+            var call = _call ??= echo.Stream();
             try
             {
                 await call.RequestStream.WriteAsync(new EchoRequest { Payload = UnsafeByteOperations.UnsafeWrap(bench.Payload(slot, k)) }, cancel);
@@ -121,14 +124,18 @@ sealed class GrpcNetEngine(Workbench bench) : ILoadEngine
                 var reply = call.ResponseStream.Current;
                 return new(bench.CheckEcho(reply.Payload.Span, slot, k), reply.ServerReceiveUnixNs, default);
             }
-            catch (RpcException e)
+            catch (Exception e) when (e is RpcException or CallFailedException or OperationCanceledException or InvalidOperationException)
             {
-                throw Failure(e);
+                // A stream that failed once is done: drop it, and open a new one for the next call.
+                call.Dispose();
+                _call = null;
+                throw e is RpcException rpc ? Failure(rpc) : e;
             }
         }
 
         public async ValueTask DisposeAsync()
         {
+            if (_call is not { } call) return;
             try
             {
                 await call.RequestStream.CompleteAsync();
