@@ -37,6 +37,7 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
     private static readonly double TicksToNanos = 1e9 / Stopwatch.Frequency;
 
     private long _t0;
+    private Pacer? _pacer;
     private long _measureStart = long.MaxValue;
     private long _stopAt = long.MaxValue;
     private long _issued;
@@ -56,6 +57,7 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
 
         _t0 = Stopwatch.GetTimestamp();
         if (!settings.AutoWarmup) StartMeasuring(_t0 + Ticks(settings.Warmup.TotalSeconds));
+        using var pacer = _pacer = settings.Rate > 0 ? new Pacer(slots.Length, _t0, settings.Rate) : null;
         using var watchdog = new Timer(_ => Watch(slots), null, WatchPeriod(), WatchPeriod());
         var monitor = settings.AutoWarmup ? Task.Run(() => WarmUntilStableAsync(slots)) : Task.CompletedTask;
 
@@ -90,16 +92,15 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
 
     private async Task DriveAsync(int slot, ICallSlot call, SlotStats stats)
     {
-        var n = settings.Concurrency;
         for (long k = 0; ; k++)
         {
             long intended;
-            if (settings.Rate > 0)
+            if (_pacer is not null)
             {
-                // Slot i of N intends request k at t0 + (i + k*N) / R.
-                intended = _t0 + Ticks((slot + k * (double)n) / settings.Rate);
-                var wait = intended - Stopwatch.GetTimestamp();
-                if (wait > Stopwatch.Frequency / 1000) await Task.Delay(TimeSpan.FromSeconds(wait / (double)Stopwatch.Frequency));
+                // Slot i of N intends request k at t0 + (i + k*N) / R; late, it goes at once.
+                intended = _pacer.Due(slot, k);
+                if (intended >= Volatile.Read(ref _stopAt)) return;
+                await _pacer.WaitAsync(slot, k);
             }
             else intended = Stopwatch.GetTimestamp();
 
@@ -117,7 +118,9 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
                 Volatile.Write(ref stats.InFlightSince, 0);
                 Volatile.Write(ref stats.Completed, stats.Completed + 1);
                 if (!measured) continue;
-                var nanos = (long)((done - intended) * TicksToNanos);
+                // From the intended time when the call went late (the queue it met counts), from
+                // the actual send when the pacer let it go a little early.
+                var nanos = (long)((done - Math.Max(intended, sent)) * TicksToNanos);
                 stats.Ok++;
                 stats.Bytes += result.VerifiedBytes;
                 stats.Samples.Add(nanos);
