@@ -44,7 +44,12 @@ public class SuiteTests
         var defaults = Repo.Catalog.All.Where(i => i.InDefaultSuite && i.HasServer && i.HasClient && Repo.SpeaksRawTcpEcho(i)).ToList();
         foreach (var impl in defaults)
             Assert.Contains(plan, p => p.Experiment.Server == impl && p.Experiment.Client == impl && p.Experiment.IsBurst && p.Experiment.Connections == 10_000);
-        Assert.All(plan.Where(p => p.Experiment.Client.Name == "csharp" && p.Experiment.Server.Name != "csharp"), p => Assert.True(p.Experiment.IsBurst));
+        var referenced = plan.Where(p => p.Experiment.Client.Name == "csharp" && p.Experiment.Server.Name != "csharp").Select(p => p.Experiment).ToList();
+        foreach (var server in defaults.Where(i => i.Name != "csharp"))
+        {
+            Assert.Single(referenced, e => e.Server == server && e.IsBurst && e.Connections == 10_000);
+            Assert.Single(referenced, e => e.Server == server && e.Workload == "persistent" && e.Rate == 0);
+        }
         Assert.DoesNotContain(plan, p => p.Experiment.Server.Name == "csharp-saea"); // not in the default suite
     }
 

@@ -32,7 +32,11 @@ public static class Charts
                     Add(Bars(dir, $"burst-{conns}-{payload}-wall-reference.png", $"Burst, {what}, one reference client ({reference[0].Client}): wall time", "wall time (ms)", reference, s => s.Wall, machine), $"burst wall time, reference client, {what}");
             }
             else if (workload == "persistent")
+            {
                 Add(Bars(dir, $"persistent-{conns}-{payload}-rps.png", $"Persistent closed loop, {what}: requests/s (median, min-max)", "requests/s", own, s => s.ReqPerS, machine), $"persistent requests/s, {what}");
+                if (reference.Count > 0)
+                    Add(Bars(dir, $"persistent-{conns}-{payload}-rps-reference.png", $"Persistent closed loop, {what}, one reference client ({reference[0].Client}): requests/s", "requests/s", reference, s => s.ReqPerS, machine), $"persistent requests/s, reference client, {what}");
+            }
             Add(Percentiles(dir, $"{workload}-{conns}-{payload}-latency.png", $"{Title(workload)}, {what}: latency percentiles (median of repeats)", own, machine), $"{workload} latency percentiles, {what}");
         }
 

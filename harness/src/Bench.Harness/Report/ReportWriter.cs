@@ -150,9 +150,10 @@ public static class ReportWriter
     {
         "burst" when s.IsOwnPair => (0, "Burst: each implementation with its own client"),
         "burst" => (1, "Burst: every server with one reference client"),
-        "persistent" when s.Rate == 0 => (2, "Persistent, closed loop (peak throughput)"),
-        "persistent" => (3, "Persistent, open loop (latency from each request's intended send time)"),
-        _ => (4, "gRPC and memif variants"),
+        "persistent" when s.Rate == 0 && s.IsOwnPair => (2, "Persistent, closed loop (peak throughput): each implementation with its own client"),
+        "persistent" when s.Rate == 0 => (3, "Persistent, closed loop: every server with one reference client"),
+        "persistent" => (4, "Persistent, open loop (latency from each request's intended send time)"),
+        _ => (5, "gRPC and memif variants"),
     };
 
     private static string Spread(Summary? s) => s is null ? "-" :

@@ -72,10 +72,16 @@ public static class SuitePlan
                 }
             }
 
-        // One fixed client against every server separates server cost from client cost.
-        if (o.Workloads.Contains(Workloads.Burst) && echo.FirstOrDefault(i => i.Name == o.ReferenceClient && i.HasClient) is { } reference)
+        // One fixed client against every server separates server cost from client cost; held
+        // connections (closed loop) are where server designs differ most.
+        if (echo.FirstOrDefault(i => i.Name == o.ReferenceClient && i.HasClient) is { } reference)
             foreach (var server in echo.Where(i => i.HasServer && i != reference))
-                plan.Add(new(new Experiment(server, reference, Transports.Tcp, Workloads.Burst, o.BurstCounts[0], o.Payloads[0], 0, 0)));
+            {
+                if (o.Workloads.Contains(Workloads.Burst))
+                    plan.Add(new(new Experiment(server, reference, Transports.Tcp, Workloads.Burst, o.BurstCounts[0], o.Payloads[0], 0, 0)));
+                if (o.Workloads.Contains(Workloads.Persistent))
+                    plan.Add(new(new Experiment(server, reference, Transports.Tcp, Workloads.Persistent, o.PersistentCounts[0], o.Payloads[0], 0, o.DurationS)));
+            }
 
         // gRPC, memif and other variants run their own workloads over each transport they speak.
         foreach (var impl in chosen.Where(i => i.HasServer && i.HasClient))
