@@ -24,6 +24,8 @@ public static class Commands
             Sweep = a.Flag("--sweep"),
             Matrix = a.Flag("--matrix"),
             ReferenceClient = a.Text("--reference-client") ?? defaults.ReferenceClient,
+            VariantConnections = a.Int("--calls", 1, 1_000_000) ?? defaults.VariantConnections,
+            H2Load = !a.Flag("--no-h2load") && defaults.H2Load,
         };
         foreach (var w in options.Workloads)
             if (w is not (Workloads.Burst or Workloads.Persistent)) throw new UsageException($"--workload takes burst or persistent, not '{w}'");

@@ -51,6 +51,8 @@ public static class HelpText
           --sweep                  connections 100, 1000, 10000 and payloads 64 B-64 KiB
           --matrix                 every client against every server (burst) and a heatmap
           --reference-client NAME  the one client run against every server (default cpp-epoll)
+          --calls N                requests in flight for gRPC and memif workloads (default 200)
+          --no-h2load              skip the gRPC unary rows loaded by h2load (run when it is installed)
           --server-cpus LIST       taskset CPU list for servers (default 0)
           --client-cpus LIST       taskset CPU list for clients (default 1)
           --timeout S              per-connection timeout handed to clients (default 30)

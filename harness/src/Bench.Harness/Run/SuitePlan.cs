@@ -19,7 +19,7 @@ public sealed record SuiteOptions
     /// <summary>Also load gRPC unary servers with h2load, an independent HTTP/2 load generator.</summary>
     public bool H2Load { get; init; } = LoadTools.H2Load.IsInstalled;
     /// <summary>Connections for gRPC, memif and other implementation-defined workloads.</summary>
-    public int VariantConnections { get; init; } = 64;
+    public int VariantConnections { get; init; } = 200;
 
     public static SuiteOptions Quick => new()
     {
