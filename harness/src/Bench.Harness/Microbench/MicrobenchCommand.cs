@@ -34,11 +34,13 @@ public static class MicrobenchCommand
             await File.WriteAllTextAsync(Path.Combine(resultSet, $"microbench-{name}.log"), log.ToString(), cancel);
             var reports = Directory.Exists(Path.Combine(artifacts, "results"))
                 ? Directory.GetFiles(Path.Combine(artifacts, "results"), "*-report.csv") : [];
-            if (result.ExitCode != 0 || reports.Length == 0)
+            if (result.ExitCode != 0)
             {
                 failed++;
                 Console.Error.WriteLine($"bench: {name} failed (exit {result.ExitCode}); see microbench-{name}.log");
             }
+            else if (reports.Length == 0)
+                Console.Error.WriteLine($"bench: {name}: no benchmark matches --filter {filter}");
             foreach (var report in reports.Order(StringComparer.Ordinal))
                 records.AddRange(BdnReport.Read(report, runId, name));
         }
