@@ -78,9 +78,11 @@ public static class SuitePlan
             foreach (var server in echo.Where(i => i.HasServer && i != reference))
             {
                 if (o.Workloads.Contains(Workloads.Burst))
-                    plan.Add(new(new Experiment(server, reference, Transports.Tcp, Workloads.Burst, o.BurstCounts[0], o.Payloads[0], 0, 0)));
+                    foreach (var c in o.BurstCounts)
+                        plan.Add(new(new Experiment(server, reference, Transports.Tcp, Workloads.Burst, c, o.Payloads[0], 0, 0)));
                 if (o.Workloads.Contains(Workloads.Persistent))
-                    plan.Add(new(new Experiment(server, reference, Transports.Tcp, Workloads.Persistent, o.PersistentCounts[0], o.Payloads[0], 0, o.DurationS)));
+                    foreach (var c in o.PersistentCounts)
+                        plan.Add(new(new Experiment(server, reference, Transports.Tcp, Workloads.Persistent, c, o.Payloads[0], 0, o.DurationS)));
             }
 
         // gRPC, memif and other variants run their own workloads over each transport they speak.
