@@ -22,7 +22,9 @@ public static class Charts
         {
             var (workload, conns, payload) = group.Key;
             var own = group.Where(s => s.IsOwnPair).ToList();
-            var reference = group.Where(s => !s.IsOwnPair).ToList();
+            // One fixed client against every server; a matrix (many clients) is drawn as the heatmap instead.
+            var others = group.Where(s => !s.IsOwnPair).ToList();
+            var reference = others.Select(s => s.Client).Distinct().Count() == 1 ? others : [];
             var what = $"{conns:N0} connections, {Bytes(payload)}";
             if (workload == "burst")
             {
@@ -47,9 +49,9 @@ public static class Charts
 
         var ownTcp = stats.Where(s => s.Transport == "tcp" && s.IsOwnPair && s.Rate == 0).ToList();
         Add(Bars(dir, "cpu-per-request.png", "Server CPU per request (median, min-max), every own-pair experiment", "server CPU (us per request)",
-            ownTcp, s => s.Of(r => r.ServerCpuUsPerReq), machine, label: s => $"{s.Server} {s.Workload[0]}{s.Connections}"), "server CPU per request");
+            ownTcp, s => s.Of(r => r.ServerCpuUsPerReq), machine, label: s => $"{s.Server} {s.Workload[0]}{s.Connections}/{Bytes(s.Payload)}"), "server CPU per request");
         Add(Bars(dir, "server-memory.png", "Server peak resident memory, every own-pair experiment", "peak RSS (MiB)",
-            ownTcp, s => s.Of(r => r.ServerPeakRssKb / 1024.0), machine, label: s => $"{s.Server} {s.Workload[0]}{s.Connections}"), "server peak memory");
+            ownTcp, s => s.Of(r => r.ServerPeakRssKb / 1024.0), machine, label: s => $"{s.Server} {s.Workload[0]}{s.Connections}/{Bytes(s.Payload)}"), "server peak memory");
 
         foreach (var workload in new[] { "burst", "persistent" })
         {
@@ -171,18 +173,25 @@ public static class Charts
             for (var j = 0; j < servers.Length; j++)
                 values[clients.Length - 1 - i, j] = cells.FirstOrDefault(c => c.Client == clients[i] && c.Server == servers[j])?.Wall?.Median ?? double.NaN;
         var plot = NewPlot($"Burst, {conns:N0} connections: median wall time (ms), client x server", "client", machine);
-        var map = plot.Add.Heatmap(values);
-        map.Colormap = new ScottPlot.Colormaps.Viridis();
-        map.Extent = new CoordinateRect(-0.5, servers.Length - 0.5, -0.5, clients.Length - 0.5);
+        // Cells drawn as rectangles centred on whole coordinates, so they line up with the ticks.
+        var finite = values.Cast<double>().Where(v => !double.IsNaN(v)).ToList();
+        var (lo, hi) = (finite.Min(), finite.Max());
+        var colormap = new ScottPlot.Colormaps.Viridis();
         for (var i = 0; i < clients.Length; i++)
             for (var j = 0; j < servers.Length; j++)
-                if (!double.IsNaN(values[clients.Length - 1 - i, j]))
-                {
-                    var text = plot.Add.Text(values[clients.Length - 1 - i, j].ToString("F0", CultureInfo.InvariantCulture), j, clients.Length - 1 - i);
-                    text.LabelFontColor = Colors.White;
-                    text.LabelAlignment = Alignment.MiddleCenter;
-                }
-        plot.Add.ColorBar(map);
+            {
+                var v = values[clients.Length - 1 - i, j];
+                if (double.IsNaN(v)) continue;
+                var y = clients.Length - 1 - i;
+                var cell = plot.Add.Rectangle(j - 0.5, j + 0.5, y - 0.5, y + 0.5);
+                cell.FillColor = colormap.GetColor(hi == lo ? 0.5 : (v - lo) / (hi - lo));
+                cell.LineWidth = 0;
+                var text = plot.Add.Text(v.ToString("F0", CultureInfo.InvariantCulture), j, y);
+                text.LabelFontColor = (v - lo) / Math.Max(hi - lo, 1e-9) > 0.6 ? Colors.Black : Colors.White;
+                text.LabelFontSize = 16;
+                text.LabelAlignment = Alignment.MiddleCenter;
+            }
+        plot.Axes.SetLimits(-0.5, servers.Length - 0.5, -0.5, clients.Length - 0.5);
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(Enumerable.Range(0, servers.Length).Select(v => (double)v).ToArray(), servers);
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(Enumerable.Range(0, clients.Length).Select(v => (double)(clients.Length - 1 - v)).ToArray(), clients);
         plot.XLabel($"server - {machine}", size: 11);

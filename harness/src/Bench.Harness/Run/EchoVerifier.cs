@@ -17,23 +17,23 @@ public static class EchoVerifier
         deadline.CancelAfter(timeout);
         try
         {
-            using (var socket = await ConnectAsync(host, port, deadline.Token))
+            using (var socket = await SocketIo.ConnectAsync(host, port, deadline.Token))
                 foreach (var size in Sizes)
                 {
                     var sent = Pattern(size, seed: size);
-                    var (sending, echo) = (SendAsync(socket, sent, deadline.Token), ReadExactlyAsync(socket, size, deadline.Token));
+                    var (sending, echo) = (SocketIo.SendAllAsync(socket, sent, deadline.Token), SocketIo.ReadExactlyAsync(socket, size, deadline.Token));
                     await sending;
                     if (await echo is var got && !got.AsSpan().SequenceEqual(sent))
                         return $"the echo of a {size}-byte payload differs from what was sent (first difference at byte {got.AsSpan().CommonPrefixLength(sent)})";
                 }
 
             // Half-close: the server must echo what arrived, then close its side too.
-            using (var socket = await ConnectAsync(host, port, deadline.Token))
+            using (var socket = await SocketIo.ConnectAsync(host, port, deadline.Token))
             {
                 var sent = Pattern(100, seed: 7);
-                await SendAsync(socket, sent, deadline.Token);
+                await SocketIo.SendAllAsync(socket, sent, deadline.Token);
                 socket.Shutdown(SocketShutdown.Send);
-                var got = await ReadToEndAsync(socket, deadline.Token);
+                var got = await SocketIo.ReadToEndAsync(socket, deadline.Token);
                 if (!got.AsSpan().SequenceEqual(sent))
                     return $"after a half-close the server sent {got.Length} bytes, not the 100 it was sent";
             }
@@ -54,39 +54,5 @@ public static class EchoVerifier
         var bytes = new byte[size];
         for (var i = 0; i < size; i++) bytes[i] = (byte)((seed + i * 7) % 253);
         return bytes;
-    }
-
-    private static async Task<Socket> ConnectAsync(string host, int port, CancellationToken cancel)
-    {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try { await socket.ConnectAsync(host, port, cancel); return socket; }
-        catch { socket.Dispose(); throw; }
-    }
-
-    private static async Task SendAsync(Socket socket, byte[] data, CancellationToken cancel)
-    {
-        for (var sent = 0; sent < data.Length;)
-            sent += await socket.SendAsync(data.AsMemory(sent), SocketFlags.None, cancel);
-    }
-
-    private static async Task<byte[]> ReadExactlyAsync(Socket socket, int size, CancellationToken cancel)
-    {
-        var buffer = new byte[size];
-        for (var got = 0; got < size;)
-        {
-            var n = await socket.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None, cancel);
-            if (n == 0) throw new EndOfStreamException($"the server closed after {got} of {size} echoed bytes");
-            got += n;
-        }
-        return buffer;
-    }
-
-    private static async Task<byte[]> ReadToEndAsync(Socket socket, CancellationToken cancel)
-    {
-        using var all = new MemoryStream();
-        var buffer = new byte[4096];
-        int n;
-        while ((n = await socket.ReceiveAsync(buffer, SocketFlags.None, cancel)) > 0) all.Write(buffer, 0, n);
-        return all.ToArray();
     }
 }

@@ -304,12 +304,16 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         row.ServerCoreBusy = Math.Round(ProcFs.BusyFraction(before, after, serverCpu), 3);
         row.ClientCoreBusy = Math.Round(ProcFs.BusyFraction(before, after, clientCpu), 3);
         row.Bound = serverCpu == clientCpu ? "shared-core" : Bottleneck.Classify(row.ServerCoreBusy.Value, row.ClientCoreBusy.Value);
-        if (row.Ok > 0)
-        {
-            if (row.ServerUserMs is { } su && row.ServerSysMs is { } ss) row.ServerCpuUsPerReq = Math.Round((su + ss) * 1000 / row.Ok, 3);
-            if (row.ClientUserMs is { } cu && row.ClientSysMs is { } cs) row.ClientCpuUsPerReq = Math.Round((cu + cs) * 1000 / row.Ok, 3);
-        }
+        row.ServerCpuUsPerReq = PerRequestUs(row.ServerUserMs + row.ServerSysMs, row.Ok);
+        row.ClientCpuUsPerReq = PerRequestUs(row.ClientUserMs + row.ClientSysMs, row.Ok);
     }
+
+    /// <summary>
+    /// CPU microseconds per request, or nothing when the run used under 100 ms of CPU: the kernel
+    /// counts CPU time in 10 ms ticks, so a shorter total would be more rounding than figure.
+    /// </summary>
+    private static double? PerRequestUs(double? cpuMs, long ok) =>
+        cpuMs is >= 100 && ok > 0 ? Math.Round(cpuMs.Value * 1000 / ok, 3) : null;
 
     private static int FirstCpu(string cpus) => int.Parse(cpus.Split(',', '-')[0], CultureInfo.InvariantCulture);
 

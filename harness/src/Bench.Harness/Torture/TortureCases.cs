@@ -54,30 +54,6 @@ public sealed class TortureCases(string host, int port, Func<bool> serverAlive, 
         return results;
     }
 
-    private async Task<Socket> ConnectAsync(CancellationToken cancel)
-    {
-        var s = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await s.ConnectAsync(host, port, cancel);
-        return s;
-    }
-
-    private static async Task<byte[]> ReadExactlyAsync(Socket s, int count, CancellationToken cancel)
-    {
-        var buffer = new byte[count];
-        for (var got = 0; got < count;)
-        {
-            var n = await s.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None, cancel);
-            if (n == 0) throw new TortureFailure($"the server closed after {got} of {count} bytes");
-            got += n;
-        }
-        return buffer;
-    }
-
-    private static async Task SendAllAsync(Socket s, ReadOnlyMemory<byte> data, CancellationToken cancel)
-    {
-        while (!data.IsEmpty) data = data[await s.SendAsync(data, SocketFlags.None, cancel)..];
-    }
-
     private static void Expect(byte[] sent, byte[] got, string what)
     {
         if (!sent.AsSpan().SequenceEqual(got))
@@ -88,20 +64,20 @@ public sealed class TortureCases(string host, int port, Func<bool> serverAlive, 
     {
         var data = new byte[256 * 1024];
         new Random(1).NextBytes(data);
-        using var s = await ConnectAsync(cancel);
-        var reading = ReadExactlyAsync(s, data.Length, cancel);
-        await SendAllAsync(s, data, cancel);
+        using var s = await SocketIo.ConnectAsync(host, port, cancel);
+        var reading = SocketIo.ReadExactlyAsync(s, data.Length, cancel);
+        await SocketIo.SendAllAsync(s, data, cancel);
         Expect(data, await reading, "random bytes");
         return "exact";
     }
 
     private async Task<string> OneByteAtATimeAsync(CancellationToken cancel)
     {
-        using var s = await ConnectAsync(cancel);
+        using var s = await SocketIo.ConnectAsync(host, port, cancel);
         for (var i = 0; i < 200; i++)
         {
             await s.SendAsync(new[] { (byte)i }, SocketFlags.None, cancel);
-            var got = await ReadExactlyAsync(s, 1, cancel);
+            var got = await SocketIo.ReadExactlyAsync(s, 1, cancel);
             if (got[0] != (byte)i) throw new TortureFailure($"byte {i} came back as {got[0]}");
         }
         return "200 single-byte round trips exact";
@@ -109,15 +85,12 @@ public sealed class TortureCases(string host, int port, Func<bool> serverAlive, 
 
     private async Task<string> HalfCloseAsync(CancellationToken cancel)
     {
-        using var s = await ConnectAsync(cancel);
+        using var s = await SocketIo.ConnectAsync(host, port, cancel);
         var data = Enumerable.Range(0, 1000).Select(i => (byte)(i * 13)).ToArray();
-        await SendAllAsync(s, data, cancel);
+        await SocketIo.SendAllAsync(s, data, cancel);
         s.Shutdown(SocketShutdown.Send);
-        using var all = new MemoryStream();
-        var buffer = new byte[4096];
-        int n;
-        while ((n = await s.ReceiveAsync(buffer, SocketFlags.None, cancel)) > 0) all.Write(buffer, 0, n);
-        Expect(data, all.ToArray(), "after half-close");
+        var all = await SocketIo.ReadToEndAsync(s, cancel);
+        Expect(data, all, "after half-close");
         return "echoed 1000 bytes, then closed";
     }
 
@@ -125,9 +98,9 @@ public sealed class TortureCases(string host, int port, Func<bool> serverAlive, 
     {
         for (var i = 0; i < 20; i++)
         {
-            using var s = await ConnectAsync(cancel);
-            var sending = SendAllAsync(s, new byte[1 << 20], cancel);
-            await ReadExactlyAsync(s, 1000, cancel);
+            using var s = await SocketIo.ConnectAsync(host, port, cancel);
+            var sending = SocketIo.SendAllAsync(s, new byte[1 << 20], cancel);
+            await SocketIo.ReadExactlyAsync(s, 1000, cancel);
             s.LingerState = new LingerOption(true, 0); // close now sends RST, mid-echo
             s.Close();
             try { await sending; } catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
@@ -141,7 +114,7 @@ public sealed class TortureCases(string host, int port, Func<bool> serverAlive, 
         var idle = new List<Socket>();
         try
         {
-            for (var i = 0; i < idleConnections; i++) idle.Add(await ConnectAsync(cancel));
+            for (var i = 0; i < idleConnections; i++) idle.Add(await SocketIo.ConnectAsync(host, port, cancel));
             var echo = await FinalEchoAsync(cancel);
             return $"{idle.Count} held; {echo}; server memory +{(serverRssKb() - before) / 1024.0:F1} MiB";
         }
@@ -157,7 +130,7 @@ public sealed class TortureCases(string host, int port, Func<bool> serverAlive, 
     {
         const int Payload = 1 << 20, MaxPayloads = 64;
         var before = serverRssKb();
-        using var s = await ConnectAsync(cancel);
+        using var s = await SocketIo.ConnectAsync(host, port, cancel);
         s.ReceiveBufferSize = 64 * 1024;
         var chunk = new byte[Payload];
         new Random(2).NextBytes(chunk);
@@ -165,7 +138,7 @@ public sealed class TortureCases(string host, int port, Func<bool> serverAlive, 
         var stalled = false;
         for (var i = 0; i < MaxPayloads && !stalled; i++)
         {
-            var send = SendAllAsync(s, chunk, cancel);
+            var send = SocketIo.SendAllAsync(s, chunk, cancel);
             // A send that makes no progress for a second means the server has stopped reading: back-pressure.
             if (await Task.WhenAny(send, Task.Delay(TimeSpan.FromSeconds(1), cancel)) != send) stalled = true;
             else sent += Payload;
@@ -204,7 +177,7 @@ public sealed class TortureCases(string host, int port, Func<bool> serverAlive, 
     private async Task<string> ConnectAndCloseAsync(CancellationToken cancel)
     {
         for (var i = 0; i < 200; i++)
-            using (await ConnectAsync(cancel)) { }
+            using (await SocketIo.ConnectAsync(host, port, cancel)) { }
         return "200 empty connections";
     }
 
