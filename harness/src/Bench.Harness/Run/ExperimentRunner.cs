@@ -96,7 +96,7 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     private string? CheckLimits(Experiment e)
     {
         if (!e.Server.HasServer) return $"{e.Server.Name} has no server";
-        if (!e.Client.HasClient) return $"{e.Client.Name} has no client";
+        if (!e.UsesH2Load && !e.Client.HasClient) return $"{e.Client.Name} has no client"; // h2load needs none
         // Each connection needs a descriptor at both ends; children inherit the harness's limit.
         if (Limits.EnsureFileDescriptors(e.Connections + 256) is { } fd) return fd;
         if (e.Transport == Transports.Tcp && e.Connections > Limits.EphemeralPorts)
