@@ -37,7 +37,7 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
                 var verdict = p >= alpha ? (Math.Abs(change) > threshold ? Verdict.Noise : Verdict.Same)
                     : Math.Abs(change) <= threshold ? Verdict.Same
                     : better ? Verdict.Improvement : Verdict.Regression;
-                rows.Add(new ComparisonRow($"{now.Pair} {now.Workload} {now.Load} {Charts.Bytes(now.Payload)} {now.Transport}", figure, higherIsBetter, b, n, change, p, verdict));
+                rows.Add(new ComparisonRow(now.IsVariant ? $"{now.Pair} {now.Load} {Charts.Bytes(now.Payload)}" : $"{now.Pair} {now.Workload} {now.Load} {Charts.Bytes(now.Payload)}", figure, higherIsBetter, b, n, change, p, verdict));
             }
         }
         return new Comparison(rows, threshold, alpha);

@@ -23,7 +23,9 @@ public sealed record ExperimentStats(
     public bool IsBurst => Workload == "burst";
     public bool IsOwnPair => Server == Client;
     public string Pair => IsOwnPair ? Server : $"{Server} ({Client} client)";
-    public string Load => IsBurst ? $"{Connections} conn" : Rate > 0 ? $"{Connections} conn @{Rate:F0}/s" : $"{Connections} conn";
+    public bool IsVariant => Workload is not ("burst" or "persistent");
+    public string Load => IsVariant ? $"{Workload} over {Transport}, {Connections} in flight"
+        : Rate > 0 ? $"{Connections} conn @{Rate:F0}/s" : $"{Connections} conn";
 
     /// <summary>The side that limited most of the good runs.</summary>
     public string Bound => Good.GroupBy(r => r.Bound).OrderByDescending(g => g.Count()).Select(g => g.Key).FirstOrDefault() ?? "";

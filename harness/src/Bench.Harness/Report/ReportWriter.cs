@@ -79,7 +79,7 @@ public static class ReportWriter
 
         foreach (var line in LoadToolRatios(stats)) md.AppendLine(line);
 
-        var fairness = stats.Where(s => s.Workload != "burst" && s.Good.Count > 0).ToList();
+        var fairness = stats.Where(s => s.Workload != "burst" && s.Good.Any(r => r.ConnMaxReq is not null)).ToList();
         if (fairness.Count > 0)
         {
             md.AppendLine("## Fairness (persistent runs)");

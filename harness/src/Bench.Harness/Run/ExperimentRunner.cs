@@ -202,6 +202,7 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
                     var samples = H2Load.ReadLogSamples(h2loadLog);
                     LatencySamples.WriteFile(samplesPath, samples);
                     Fill(row, new ResultLine(output.Succeeded, output.Failed, (long)(output.Seconds * 1e9), output.Succeeded * e.Payload, 0, 0), exit, client.StderrTail);
+                    (row.ConnMinReq, row.ConnMaxReq) = (null, null); // h2load does not count per connection
                 }
                 else
                 {
