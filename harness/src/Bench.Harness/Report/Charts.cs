@@ -24,7 +24,9 @@ public static class Charts
             var own = group.Where(s => s.IsOwnPair).ToList();
             // One fixed client against every server; a matrix (many clients) is drawn as the heatmap instead.
             var others = group.Where(s => !s.IsOwnPair).ToList();
-            var reference = others.Select(s => s.Client).Distinct().Count() == 1 ? others : [];
+            // The reference client's own server belongs in that chart too, measured by the same client.
+            var reference = others.Select(s => s.Client).Distinct().Count() == 1
+                ? [.. own.Where(s => s.Server == others[0].Client), .. others] : new List<ExperimentStats>();
             var what = $"{conns:N0} connections, {Bytes(payload)}";
             if (workload == "burst")
             {
