@@ -46,7 +46,10 @@ public class InterruptTests
             """);
 
         var harness = Path.Combine(AppContext.BaseDirectory, "bench.dll");
-        await using var run = ManagedProcess.Start("harness", ["dotnet", harness, "run", "--root", root.Path, "--only", "fake", "--workload", "persistent",
+        // As a terminal would: a process started in the background of a non-interactive shell
+        // (CI, `cmd &`) inherits SIGINT ignored, and .NET keeps it so; restore the default first.
+        const string sigintDefault = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])";
+        await using var run = ManagedProcess.Start("harness", ["python3", "-c", sigintDefault, "dotnet", harness, "run", "--root", root.Path, "--only", "fake", "--workload", "persistent",
             "--connections", "5", "--duration", "0.2", "--rate", "0", "--repeats", "3", "--warmups", "0", "--warmup-cap", "0", "--no-build", "--results", root.File("results")], root.Path);
 
         var csv = Path.Combine(root.File("results"), "latest", "runs.csv");
