@@ -22,13 +22,12 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             csv.Append(row);
             rows.Add(row);
         }
-        RunRecord FailAll(string status, string error)
+        void FailAll(string status, string error)
         {
             var row = NewRow(e, 0);
             (row.Status, row.Error) = (status, error);
             Record(row);
             progress.Step($"{e}: {status}: {error}");
-            return row;
         }
 
         if (CheckLimits(e) is { } limit) { FailAll(RunStatus.Skipped, limit); return rows; }
