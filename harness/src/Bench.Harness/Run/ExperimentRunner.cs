@@ -108,6 +108,8 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         public ManagedProcess? Process { get; init; }
         public ReadyLine? Ready { get; init; }
         public string? Failure { get; init; }
+        /// <summary>When the last burst against this server ended (see EphemeralPorts.BurstSpacing).</summary>
+        public DateTime LastBurstEnded { get; set; }
         public ValueTask DisposeAsync() => Process?.DisposeAsync() ?? ValueTask.CompletedTask;
     }
 
@@ -166,6 +168,8 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
 
     private async Task<RunRecord> RunClientAsync(Experiment e, StartedServer server, int repeat, CancellationToken cancel)
     {
+        if (e.IsBurst && e.Transport == Transports.Tcp)
+            await EphemeralPorts.WaitForRoomAsync(e.Connections, server.LastBurstEnded, progress, cancel);
         var row = NewRow(e, repeat);
         var samplesPath = Path.Combine(scratch, $"samples-{Guid.NewGuid():N}.bin");
         var h2loadLog = Path.Combine(scratch, $"h2load-{Guid.NewGuid():N}.log");
@@ -173,8 +177,6 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             ? H2Load.Command(server.Ready!.TcpEndpoint.Host, server.Ready.TcpEndpoint.Port, e.Connections, e.DurationS, FrameFile(e.Payload), h2loadLog)
             : ContractClientArgs(e, server.Ready!, samplesPath);
 
-        if (e.IsBurst && e.Transport == Transports.Tcp)
-            await EphemeralPorts.WaitForRoomAsync(e.Connections, progress, cancel);
         row.TimeWaitBefore = TcpCounters.CountTimeWait();
         var countersBefore = TcpCounters.Read();
         var serverBefore = ProcFs.ReadTree(server.Process!.Pid) ?? ProcessUsage.None;
@@ -218,6 +220,7 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             catch (ProcessExitedException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, $"{x.Message} (no RESULT line)"); }
             catch (FormatException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, x.Message); }
         }
+        if (e.IsBurst) server.LastBurstEnded = DateTime.UtcNow;
         var clientUsage = ProcessUsage.ReadTimeOutput(usagePath);
         File.Delete(usagePath);
         File.Delete(h2loadLog);
