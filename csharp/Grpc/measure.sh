@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # A quick pinned measurement outside the harness: server on cpu 0, load on cpu 1, a warm-up
 # run first (the JIT needs it), then the measured run, with server CPU per call from /proc.
-#   ./measure.sh [--server "ARGS"] [--warmup S] [--h2load] -- CLIENT-ARGS...
+#   ./measure.sh [--server "ARGS"] [--server-bin PATH] [--client-bin PATH] [--warmup S]
+#                [--h2load [--curve S]] -- CLIENT-ARGS...
+# --curve S: from a cold server, S consecutive 1 s h2load windows, each with its rate and
+# server CPU per call (how long the JIT takes to settle), instead of warm-up + 5 s.
 # Example: ./measure.sh --server "--defaults" -- --connections 64 --duration 5
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 server_bin=$here/Grpc.Server/bin/Release/net10.0/csharp-grpc-server
 client_bin=$here/Grpc.Client/bin/Release/net10.0/csharp-grpc-client
-server_args="" warmup=10 h2load=0
+server_args="" warmup=10 h2load=0 curve=0
 while [[ $# -gt 0 && $1 != -- ]]; do
   case $1 in
     --server) server_args=$2; shift 2 ;;
+    --server-bin) server_bin=$2; shift 2 ;;
+    --client-bin) client_bin=$2; shift 2 ;;
+    --curve) curve=$2; shift 2 ;;
     --warmup) warmup=$2; shift 2 ;;
     --h2load) h2load=1; shift ;;
     *) echo "measure.sh: unknown option $1" >&2; exit 2 ;;
@@ -37,6 +43,17 @@ p = bytes(i % 251 for i in range(100)); m = b'\x0a' + bytes([len(p)]) + p
 open('$out/body', 'wb').write(b'\x00' + len(m).to_bytes(4, 'big') + m)"
   url=http://${address}/bench.Echo/Unary
   load() { taskset -c 1 h2load -D "$1" -c 2 -m 100 -H 'content-type: application/grpc' -H 'te: trailers' -d "$out/body" "$url"; }
+  if ((curve)); then
+    for second in $(seq "$curve"); do
+      before=$(cpu_ticks $server)
+      load 1 >"$out/load"
+      after=$(cpu_ticks $server)
+      awk -v s="$second" -v t=$((after - before)) -v hz="$hz" '
+        /^finished in/ { rate = $4 } /^requests:/ { ok = $8 }
+        END { if (ok > 0) printf "  %3d s  %8.0f req/s  %5.1f us of server cpu per call\n", s, rate, t / hz * 1e6 / ok }' "$out/load"
+    done
+    exit 0
+  fi
   load "$warmup" >/dev/null
   before=$(cpu_ticks $server)
   load 5 | tee "$out/load" | grep -E "finished in|requests:"
