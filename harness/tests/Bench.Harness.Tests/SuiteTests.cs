@@ -57,6 +57,23 @@ public class SuiteTests
     }
 
     [Fact]
+    public void workload_option_selects_echo_and_variant_workloads_alike()
+    {
+        var grpc = SuitePlan.Build(Repo.Catalog, new SuiteOptions
+        {
+            Only = ["csharp", "csharp-grpc", "csharp-grpc-defaults"], Workloads = ["grpc-unary"], Payloads = [100, 65536],
+        }).Select(p => p.Experiment).ToList();
+        Assert.All(grpc, e => Assert.Equal("grpc-unary", e.Workload));
+        foreach (var server in new[] { "csharp-grpc", "csharp-grpc-defaults" })
+            foreach (var payload in new[] { 100, 65536 })
+                Assert.Single(grpc, e => e.Server.Name == server && e.UsesH2Load && e.Payload == payload);
+
+        var burst = SuitePlan.Build(Repo.Catalog, new SuiteOptions { Only = ["csharp", "csharp-grpc"], Workloads = ["burst"] });
+        Assert.NotEmpty(burst);
+        Assert.All(burst, p => Assert.True(p.Experiment.IsBurst));
+    }
+
+    [Fact]
     public void matrix_plan_pairs_every_client_with_every_server()
     {
         var chosen = Repo.Catalog.All.Where(Repo.SpeaksRawTcpEcho).ToList();

@@ -16,7 +16,7 @@ public static class Commands
         var options = defaults with
         {
             Only = a.List("--only"),
-            Workloads = a.List("--workload") ?? defaults.Workloads,
+            Workloads = a.List("--workload"),
             Connections = a.Ints("--connections", 1, 1_000_000) ?? defaults.Connections,
             Payloads = a.Ints("--payload", 1, 64 << 20) ?? defaults.Payloads,
             DurationS = a.Number("--duration", 0.1, 3600) ?? defaults.DurationS,
@@ -27,8 +27,6 @@ public static class Commands
             VariantConnections = a.Int("--calls", 1, 1_000_000) ?? defaults.VariantConnections,
             H2Load = !a.Flag("--no-h2load") && defaults.H2Load,
         };
-        foreach (var w in options.Workloads)
-            if (w is not (Workloads.Burst or Workloads.Persistent)) throw new UsageException($"--workload takes burst or persistent, not '{w}'");
         var settings = new RunSettings(
             Repeats: a.Int("--repeats", 1, 1000) ?? (quick ? 2 : 5),
             Warmups: a.Int("--warmups", 0, 100) ?? 1,
@@ -42,6 +40,9 @@ public static class Commands
         a.EnsureEmpty();
 
         var catalog = ImplementationCatalog.Discover(root);
+        var known = catalog.All.SelectMany(i => i.Workloads).Distinct().Order().ToList();
+        foreach (var w in options.Workloads ?? [])
+            if (!known.Contains(w)) throw new UsageException($"--workload: no implementation has a workload '{w}' (known: {string.Join(", ", known)})");
         var plan = SuitePlan.Build(catalog, options);
         if (plan.Count == 0) throw new UsageException("nothing to run: no implementation in the selection has a server and a client for these workloads");
         return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);

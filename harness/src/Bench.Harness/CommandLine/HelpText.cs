@@ -38,7 +38,8 @@ public static class HelpText
           --quick                  a small suite for CI and PR checks (1,000-connection burst,
                                    100 connections x 1 s persistent, 2 repeats)
           --only NAME[,NAME..]     just these implementations (see 'list')
-          --workload W[,W..]       burst, persistent (default both)
+          --workload W[,W..]       burst, persistent, or a variant's own such as grpc-unary or
+                                   memif-polling (default: every workload)
           --connections N[,N..]    connection counts (default 10000 burst, 1000 persistent)
           --payload B[,B..]        payload bytes (default 100)
           --repeats N              measured repeats per experiment (default 5), after 1 warm-up

@@ -6,7 +6,8 @@ namespace Bench.Harness.Run;
 public sealed record SuiteOptions
 {
     public IReadOnlyList<string>? Only { get; init; }
-    public IReadOnlyList<string> Workloads { get; init; } = [Catalog.Workloads.Burst, Catalog.Workloads.Persistent];
+    /// <summary>The workloads to run (echo ones and variants' own, such as grpc-unary); null: all.</summary>
+    public IReadOnlyList<string>? Workloads { get; init; }
     public IReadOnlyList<int>? Connections { get; init; }
     public IReadOnlyList<int> Payloads { get; init; } = [100];
     public double DurationS { get; init; } = 5;
@@ -27,6 +28,8 @@ public sealed record SuiteOptions
         DurationS = 1,
         VariantConnections = 16,
     };
+
+    public bool Wants(string workload) => Workloads is null || Workloads.Contains(workload);
 
     public IReadOnlyList<int> BurstCounts => Connections ?? [10_000];
     public IReadOnlyList<int> PersistentCounts => Connections ?? [1_000];
@@ -57,7 +60,7 @@ public static class SuitePlan
         }
 
         foreach (var impl in echo.Where(i => i.HasServer && i.HasClient))
-            foreach (var workload in o.Workloads.Where(impl.Workloads.Contains))
+            foreach (var workload in new[] { Workloads.Burst, Workloads.Persistent }.Where(w => o.Wants(w) && impl.Workloads.Contains(w)))
             {
                 var burst = workload == Workloads.Burst;
                 var counts = o.Sweep ? SweepConnections : burst ? o.BurstCounts : o.PersistentCounts;
@@ -77,17 +80,17 @@ public static class SuitePlan
         if (echo.FirstOrDefault(i => i.Name == o.ReferenceClient && i.HasClient) is { } reference)
             foreach (var server in echo.Where(i => i.HasServer && i != reference))
             {
-                if (o.Workloads.Contains(Workloads.Burst))
+                if (o.Wants(Workloads.Burst))
                     foreach (var c in o.BurstCounts)
                         plan.Add(new(new Experiment(server, reference, Transports.Tcp, Workloads.Burst, c, o.Payloads[0], 0, 0)));
-                if (o.Workloads.Contains(Workloads.Persistent))
+                if (o.Wants(Workloads.Persistent))
                     foreach (var c in o.PersistentCounts)
                         plan.Add(new(new Experiment(server, reference, Transports.Tcp, Workloads.Persistent, c, o.Payloads[0], 0, o.DurationS)));
             }
 
         // gRPC, memif and other variants run their own workloads over each transport they speak.
         foreach (var impl in chosen.Where(i => i.HasServer && i.HasClient))
-            foreach (var workload in impl.Workloads.Where(w => w is not (Workloads.Burst or Workloads.Persistent)))
+            foreach (var workload in impl.Workloads.Where(w => w is not (Workloads.Burst or Workloads.Persistent) && o.Wants(w)))
                 foreach (var transport in impl.Transports.Where(t => t != Transports.Vsock))
                     // memif moves Ethernet frames: the sizes are minimum frames (64 B) and the echo's 100 B.
                     foreach (var payload in transport == Transports.Memif ? [64, 100] : o.Payloads)
@@ -95,9 +98,10 @@ public static class SuitePlan
 
         // The same unary echo under h2load, a load generator that is not ours; server-only
         // entries (a differently tuned server) get their figure this way.
-        if (o.H2Load)
+        if (o.H2Load && o.Wants(GrpcUnary))
             foreach (var impl in chosen.Where(i => i.HasServer && i.Supports(Transports.Tcp, GrpcUnary)))
-                plan.Add(new(new Experiment(impl, impl, Transports.Tcp, GrpcUnary, o.VariantConnections, o.Payloads[0], 0, o.DurationS, LoadTools.H2Load.Name)));
+                foreach (var payload in o.Payloads)
+                    plan.Add(new(new Experiment(impl, impl, Transports.Tcp, GrpcUnary, o.VariantConnections, payload, 0, o.DurationS, LoadTools.H2Load.Name)));
         return plan;
     }
 
