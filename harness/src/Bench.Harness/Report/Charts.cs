@@ -102,7 +102,8 @@ public static class Charts
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(positions, items.Select(i => i.Label).ToArray());
         plot.Axes.Bottom.TickLabelStyle.Rotation = items.Count > 4 ? -30 : 0;
         plot.Axes.Bottom.TickLabelStyle.Alignment = items.Count > 4 ? Alignment.MiddleRight : Alignment.UpperCenter;
-        plot.Axes.Bottom.MinimumSize = items.Count > 4 ? Math.Clamp(4 * items.Max(i => i.Label.Length), 60, 220) : 40;
+        // Rotated labels need height for their length, plus the machine line drawn below them.
+        plot.Axes.Bottom.MinimumSize = items.Count > 4 ? Math.Clamp(4 * items.Max(i => i.Label.Length) + 30, 60, 250) : 40;
         plot.Axes.Margins(bottom: 0);
         plot.SavePng(Path.Combine(dir, file), Width, Height);
         return file;
