@@ -120,10 +120,13 @@ public sealed unsafe class MemifListener : IDisposable
         public readonly Dictionary<int, (Message Msg, int Fd)> M2S = [];
         public readonly List<int> Fds = [];
 
+        /// <summary>Releases what is still held; safe to call twice.</summary>
         public void Dispose()
         {
             foreach (var r in Regions) r.Dispose();
             foreach (int fd in Fds) Libc.close(fd);
+            Regions.Clear();
+            Fds.Clear();
         }
     }
 
@@ -146,44 +149,44 @@ public sealed unsafe class MemifListener : IDisposable
             while (true)
             {
                 var r = control.Receive(timeoutMs);
-                if (r.Status == ReceiveStatus.Timeout) return Refuse(control, "Handshake timeout");
-                if (r.Status == ReceiveStatus.Closed) return Gone(control, "slave closed the connection during the handshake");
+                if (r.Status == ReceiveStatus.Timeout) return Refuse(control, pending, "Handshake timeout");
+                if (r.Status == ReceiveStatus.Closed) return Gone(control, pending, "slave closed the connection during the handshake");
                 int fd = r.Fd;
                 if (fd >= 0) pending.Fds.Add(fd); // owned by the handshake until it is handed to a ring
                 var m = r.Message!;
-                if (r.Length != MemifConstants.MessageSize) return Refuse(control, "Invalid message size");
-                if (r.TooManyFds) return Refuse(control, "Too many file descriptors");
-                if (m.Type is MessageType.None or > MessageType.Disconnect) return Refuse(control, "Unknown message type");
-                if (m.Type == MessageType.Disconnect) return Gone(control, $"slave disconnected: {m.DisconnectReason}");
-                if (iface is null && m.Type != MessageType.Init) return Refuse(control, "Unexpected message");
+                if (r.Length != MemifConstants.MessageSize) return Refuse(control, pending, "Invalid message size");
+                if (r.TooManyFds) return Refuse(control, pending, "Too many file descriptors");
+                if (m.Type is MessageType.None or > MessageType.Disconnect) return Refuse(control, pending, "Unknown message type");
+                if (m.Type == MessageType.Disconnect) return Gone(control, pending, $"slave disconnected: {m.DisconnectReason}");
+                if (iface is null && m.Type != MessageType.Init) return Refuse(control, pending, "Unexpected message");
 
                 switch (m.Type)
                 {
                     case MessageType.Init:
-                        if (iface is not null) return Refuse(control, "Unexpected message");
-                        if (fd >= 0) return Refuse(control, "Unexpected file descriptor");
-                        if (m.InitVersion != MemifConstants.Version) return Refuse(control, "Incompatible memif version");
-                        if (!_interfaces.TryGetValue(m.InitId, out var found)) return Refuse(control, "ID not found");
-                        if (IsConnected(m.InitId)) return Refuse(control, "Already connected");
-                        if (m.InitMode != 0) return Refuse(control, "Only ethernet mode supported");
-                        if (SecretError(found.Secret, m.InitSecret) is { } secretError) return Refuse(control, secretError);
+                        if (iface is not null) return Refuse(control, pending, "Unexpected message");
+                        if (fd >= 0) return Refuse(control, pending, "Unexpected file descriptor");
+                        if (m.InitVersion != MemifConstants.Version) return Refuse(control, pending, "Incompatible memif version");
+                        if (!_interfaces.TryGetValue(m.InitId, out var found)) return Refuse(control, pending, "ID not found");
+                        if (IsConnected(m.InitId)) return Refuse(control, pending, "Already connected");
+                        if (m.InitMode != 0) return Refuse(control, pending, "Only ethernet mode supported");
+                        if (SecretError(found.Secret, m.InitSecret) is { } secretError) return Refuse(control, pending, secretError);
                         iface = found;
                         slaveName = m.InitName;
                         break;
 
                     case MessageType.AddRegion:
-                        if (fd < 0) return Refuse(control, "Missing region fd");
+                        if (fd < 0) return Refuse(control, pending, "Missing region fd");
                         if (m.RegionIndex != pending.Regions.Count || m.RegionIndex >= MemifConstants.MaxRegions)
-                            return Refuse(control, "Invalid region index");
+                            return Refuse(control, pending, "Invalid region index");
                         pending.Fds.Remove(fd);
                         var region = Region.Attach(fd, m.RegionSize, out string? regionError);
-                        if (regionError is not null) return Refuse(control, regionError);
+                        if (regionError is not null) return Refuse(control, pending, regionError);
                         pending.Regions.Add(region);
                         break;
 
                     case MessageType.AddRing:
-                        if (fd < 0) return Refuse(control, "Missing interrupt fd");
-                        if (RingError(m, iface!, pending) is { } ringError) return Refuse(control, ringError);
+                        if (fd < 0) return Refuse(control, pending, "Missing interrupt fd");
+                        if (RingError(m, iface!, pending) is { } ringError) return Refuse(control, pending, ringError);
                         // The eventfd came from the peer: make sure a kick can never block us.
                         int flags = Libc.fcntl(fd, Libc.F_GETFL, 0);
                         if (flags >= 0) Libc.fcntl(fd, Libc.F_SETFL, flags | Libc.O_NONBLOCK);
@@ -191,13 +194,13 @@ public sealed unsafe class MemifListener : IDisposable
                         break;
 
                     case MessageType.Connect:
-                        if (fd >= 0) return Refuse(control, "Unexpected file descriptor");
+                        if (fd >= 0) return Refuse(control, pending, "Unexpected file descriptor");
                         return Establish(control, iface!, slaveName!, m.InterfaceName, pending);
 
                     default:
-                        return Refuse(control, "Unexpected message");
+                        return Refuse(control, pending, "Unexpected message");
                 }
-                if (!control.Send(Message.Create(MessageType.Ack))) return Gone(control, "slave closed the connection during the handshake");
+                if (!control.Send(Message.Create(MessageType.Ack))) return Gone(control, pending, "slave closed the connection during the handshake");
             }
         }
         finally
@@ -236,23 +239,23 @@ public sealed unsafe class MemifListener : IDisposable
     private MemifConnection? Establish(ControlChannel control, MemifOptions iface, string slaveName, string slaveInterface, Pending pending)
     {
         int s2m = pending.S2M.Count, m2s = pending.M2S.Count;
-        if (s2m == 0 || m2s == 0) return Refuse(control, "No rings");
+        if (s2m == 0 || m2s == 0) return Refuse(control, pending, "No rings");
         // Indices are unique and below the queue count; contiguity means 0..n-1 are all there.
-        if (pending.S2M.Keys.Max() != s2m - 1 || pending.M2S.Keys.Max() != m2s - 1) return Refuse(control, "Missing ring");
+        if (pending.S2M.Keys.Max() != s2m - 1 || pending.M2S.Keys.Max() != m2s - 1) return Refuse(control, pending, "Missing ring");
 
         var regions = pending.Regions.ToArray();
         Ring Build((Message Msg, int Fd) r, RingDirection dir) =>
             new(regions[r.Msg.RingRegion].Base + r.Msg.RingOffset, r.Msg.RingLog2Size, dir, r.Msg.RingIndex, r.Fd);
         var s2mRings = Enumerable.Range(0, s2m).Select(i => Build(pending.S2M[i], RingDirection.S2M)).ToArray();
         var m2sRings = Enumerable.Range(0, m2s).Select(i => Build(pending.M2S[i], RingDirection.M2S)).ToArray();
-        if (s2mRings.Concat(m2sRings).Any(r => r.Cookie != MemifConstants.RingCookie)) return Refuse(control, "Wrong ring cookie");
+        if (s2mRings.Concat(m2sRings).Any(r => r.Cookie != MemifConstants.RingCookie)) return Refuse(control, pending, "Wrong ring cookie");
 
         // We consume S2M: in polling mode ask the slave not to kick us.
         foreach (var ring in s2mRings) ring.Flags = iface.Mode == MemifMode.Polling ? MemifConstants.RingFlagMaskInt : (ushort)0;
         var rx = s2mRings.Select(r => new MemifRxQueue(r, slave: false, regions, iface.BufferSize, 0, 0)).ToArray();
         var tx = m2sRings.Select(r => new MemifTxQueue(r, slave: false, regions, iface.BufferSize, 0, 0)).ToArray();
 
-        if (!control.Send(Message.Connect(MessageType.Connected, iface.InterfaceName))) return Gone(control, "slave closed the connection before CONNECTED");
+        if (!control.Send(Message.Connect(MessageType.Connected, iface.InterfaceName))) return Gone(control, pending, "slave closed the connection before CONNECTED");
 
         var fds = pending.Fds.ToList();
         pending.Fds.Clear();
@@ -264,14 +267,16 @@ public sealed unsafe class MemifListener : IDisposable
             c => { lock (_connected) _connected.Remove(c.InterfaceId); });
     }
 
-    private MemifConnection? Refuse(ControlChannel control, string reason)
+    private MemifConnection? Refuse(ControlChannel control, Pending pending, string reason)
     {
         control.Disconnect(reason);
-        return Gone(control, reason);
+        return Gone(control, pending, reason);
     }
 
-    private MemifConnection? Gone(ControlChannel control, string reason)
+    /// <summary>Ends a handshake; what the slave sent is released before anyone hears of it.</summary>
+    private MemifConnection? Gone(ControlChannel control, Pending pending, string reason)
     {
+        pending.Dispose();
         control.Dispose();
         LastRejection = reason;
         Rejected?.Invoke(reason);
