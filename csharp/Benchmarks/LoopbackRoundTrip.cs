@@ -17,7 +17,7 @@ public class LoopbackRoundTrip
     private readonly byte[] _request = new byte[100];
     private readonly byte[] _reply = new byte[100];
 
-    [Params(ServerDesign.Async, ServerDesign.Saea, ServerDesign.Pipelines)]
+    [Params(ServerDesign.ZeroByte, ServerDesign.Async, ServerDesign.Saea, ServerDesign.Pipelines)]
     public ServerDesign Design { get; set; }
 
     [GlobalSetup]

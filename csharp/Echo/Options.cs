@@ -42,19 +42,20 @@ sealed class Flags
     }
 }
 
-public enum ServerDesign { Async, Saea, Pipelines }
+public enum ServerDesign { ZeroByte, Async, Saea, Pipelines }
 
 public sealed record ServerOptions(string Host, int Port, ServerDesign Design)
 {
     public static ServerOptions Parse(IReadOnlyList<string> args)
     {
         var f = new Flags(args, "host", "port", "design");
-        var design = f.Text("design", "async") switch
+        var design = f.Text("design", "zerobyte") switch
         {
             "async" => ServerDesign.Async,
+            "zerobyte" => ServerDesign.ZeroByte,
             "saea" => ServerDesign.Saea,
             "pipelines" => ServerDesign.Pipelines,
-            var other => throw new UsageException($"--design must be async, saea or pipelines, not '{other}'"),
+            var other => throw new UsageException($"--design must be zerobyte, async, saea or pipelines, not '{other}'"),
         };
         return new(f.Text("host", "127.0.0.1"), f.Integer("port", 0, 0, 65535), design);
     }

@@ -1,7 +1,7 @@
 using Bench.Echo;
 
 // Both halves of the contract in one executable, so the harness builds one project:
-//   csharp-echo server [--host H] [--port P] [--design async|saea|pipelines]
+//   csharp-echo server [--host H] [--port P] [--design zerobyte|async|saea|pipelines]
 //   csharp-echo client --port P [--connections N] [--payload B] [--workload burst|persistent] ...
 try
 {
@@ -15,7 +15,7 @@ try
 catch (UsageException e)
 {
     Console.Error.WriteLine($"csharp-echo: {e.Message}");
-    Console.Error.WriteLine("usage: csharp-echo server [--host H] [--port P] [--design async|saea|pipelines]");
+    Console.Error.WriteLine("usage: csharp-echo server [--host H] [--port P] [--design zerobyte|async|saea|pipelines]");
     Console.Error.WriteLine("       csharp-echo client --port P [--host H] [--connections N] [--payload B] [--workload burst|persistent]");
     Console.Error.WriteLine("                          [--duration S] [--rate R] [--samples PATH] [--timeout S]");
     return 2;
