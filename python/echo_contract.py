@@ -34,24 +34,18 @@ MODULUS = 251
 # More connections than one client could ever open (ports and descriptors run out far
 # sooner); the bound keeps a typo from building millions of objects up front.
 MAX_CONNECTIONS = 1_000_000
-
-
-def _connections(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_CONNECTIONS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_CONNECTIONS}")
-    return value
-
-
 # Every connection holds a request and its echo of this size.
 MAX_PAYLOAD = 256 << 20
 
 
-def _payload(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_PAYLOAD:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_PAYLOAD} bytes")
-    return value
+def _positive_int_at_most(limit: int, unit: str = ""):
+    """An argparse type: a whole number from 1 to limit."""
+    def parse(text: str) -> int:
+        value = _positive_int(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit}{unit}")
+        return value
+    return parse
 
 
 def _positive_int(text: str) -> int:
@@ -106,8 +100,8 @@ def parse_client_args(description: str, argv: list[str] | None = None) -> argpar
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=_port, required=True)
-    parser.add_argument("--connections", type=_connections, default=10000)
-    parser.add_argument("--payload", type=_payload, default=100, help="bytes per request")
+    parser.add_argument("--connections", type=_positive_int_at_most(MAX_CONNECTIONS), default=10000)
+    parser.add_argument("--payload", type=_positive_int_at_most(MAX_PAYLOAD, " bytes"), default=100, help="bytes per request")
     parser.add_argument("--workload", choices=("burst", "persistent"), default="burst")
     parser.add_argument("--duration", type=_seconds, default=5.0, help="persistent only")
     parser.add_argument("--rate", type=_rate, default=0.0,

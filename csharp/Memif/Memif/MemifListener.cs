@@ -205,7 +205,7 @@ public sealed unsafe class MemifListener : IDisposable
         }
         finally
         {
-            if (pending.Fds.Count > 0 || pending.Regions.Count > 0) pending.Dispose();
+            pending.Dispose(); // whatever a refusal or an exception left; empty once handed over
         }
     }
 
