@@ -2,12 +2,13 @@
 """Load client for the dpdk-testpmd reference row: testpmd in io mode with --tx-first.
 
     testpmd_client.py --memif-socket PATH [--payload BYTES] [--workload memif-polling]
-                      [--duration S] [--samples PATH] [--connections BURST] [--timeout S]
-                      [--role slave|master]
+                      [--duration S] [--samples PATH] [--in-flight BURST] [--timeout S]
+                      [--role slave|master] [--connections 1]
 
-testpmd sends one burst of --connections frames (default 32, at most 512) of --payload bytes
+testpmd sends one burst of --in-flight frames (default 32, at most 512) of --payload bytes
 and from then on sends back whatever it receives; the macswap server on the other end does
-the same, so that burst circulates. Packets/s comes from testpmd's own port counters, read
+the same, so that burst circulates: --in-flight is the frames in flight. --connections counts
+transport connections, and testpmd has one memif connection: only 1 is accepted. Packets/s comes from testpmd's own port counters, read
 from its once-a-second statistics: ok = frames received between the first and the last
 report of the run, wall_ns = the time between those reports. testpmd measures no per-frame
 latency, so the samples file (if asked for) is written empty.
@@ -21,7 +22,8 @@ import time
 import testpmd_common as tp
 
 USAGE = ("usage: testpmd_client.py --memif-socket PATH [--payload BYTES] [--workload memif-polling] "
-         "[--duration S] [--samples PATH] [--connections BURST] [--timeout S] [--role slave|master]")
+         "[--duration S] [--samples PATH] [--in-flight BURST] [--timeout S] [--role slave|master] [--connections 1]")
+MAX_BURST = 512
 NIC_RX = re.compile(r"^\s*RX-packets:\s+(\d+)\s+RX-missed")
 FORWARDING = re.compile(r"packet forwarding - ports=")
 ACCUMULATED = re.compile(r"Accumulated forward statistics")
@@ -33,13 +35,19 @@ def result(ok, failed, wall_ns, payload):
 
 
 def main():
-    known = {"memif-socket", "payload", "workload", "duration", "samples", "connections", "timeout", "role", "rate"}
+    known = {"memif-socket", "payload", "workload", "duration", "samples", "connections", "in-flight", "timeout", "role", "rate"}
     values = tp.parse_args(sys.argv[1:], known, USAGE)
     path = values.get("memif-socket") or tp.fail_usage("--memif-socket is required", USAGE)
     payload = tp.number(values, "payload", 64, int, 60, 9000, USAGE)
     duration = tp.number(values, "duration", 5.0, float, 0.001, 86400, USAGE)
     timeout = tp.number(values, "timeout", 30.0, float, 0.1, 3600, USAGE)
-    burst = min(tp.number(values, "connections", 32, int, 1, 1 << 30, USAGE), 512)
+    if values.get("connections", "1") != "1":
+        tp.fail_usage(f"--connections must be 1, not '{values['connections']}': testpmd opens one memif connection; "
+                      "for more load use --in-flight N (frames in flight)", USAGE)
+    burst = tp.number(values, "in-flight", 32, int, 1, 1 << 30, USAGE)
+    if burst > MAX_BURST:
+        print(f"testpmd wrapper: {burst} frames in flight exceed testpmd's largest burst; using {MAX_BURST}", file=sys.stderr)
+        burst = MAX_BURST
     if tp.number(values, "rate", 0.0, float, 0, 1e12, USAGE) != 0:
         tp.fail_usage("--rate is not supported: testpmd forwards closed-loop", USAGE)
     workload = values.get("workload", "memif-polling")

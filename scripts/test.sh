@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
-# Runs every C# test project in the repository (each ends in .Tests.csproj) and prints one
-# closing line for the whole: 'N passed, N failed'. The harness's tests build every
-# implementation from source first, as a fresh machine would.
+# Runs every test suite in the repository and prints one closing line for the whole:
+# 'N passed, N failed'. The suites: every C# test project (each ends in .Tests.csproj; the
+# harness's tests build every implementation from source first, as a fresh machine would), the
+# Rust unit tests (cargo test in rust/) and the Python unittest suite (python/). Arguments go to
+# each 'dotnet test'. A suite that fails to build or run counts as one failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# rustup installs cargo per user; a login shell has it on PATH, CI's environment may not.
+if [[ -d "$HOME/.cargo/bin" ]]; then PATH="$HOME/.cargo/bin:$PATH"; fi
+
+passed=0 failed=0 broken=0
+
+# Adds one suite's counts: its exit status, then its passed and failed tests as parsed from its output.
+tally() {
+  local name=$1 status=$2 p=$3 f=$4
+  passed=$((passed + p)) failed=$((failed + f))
+  if [[ $status -ne 0 && $f -eq 0 ]]; then
+    broken=$((broken + 1))
+    echo "test: $name did not build or run (exit $status)" >&2
+  fi
+}
 
 mapfile -t projects < <(find . -name '*.Tests.csproj' -not -path '*/bin/*' -not -path '*/obj/*' | sort)
-passed=0 failed=0 broken=0
 for project in "${projects[@]}"; do
   echo "test: $project" >&2
   log=$(mktemp)
@@ -14,12 +29,43 @@ for project in "${projects[@]}"; do
   status=${PIPESTATUS[0]}
   # vstest's closing block: 'Total tests: N', then '     Passed: N' and '     Failed: N' where non-zero.
   read -r p f < <(awk '/^Total tests:/ {seen=1; p=0; f=0} seen && /^ +Passed: / {p=$2} seen && /^ +Failed: / {f=$2} END {print p+0, f+0}' "$log")
-  passed=$((passed + p)) failed=$((failed + f))
-  if [[ $status -ne 0 && $f -eq 0 ]]; then
-    broken=$((broken + 1))
-    echo "test: $project did not build or run (exit $status)" >&2
-  fi
+  tally "$project" "$status" "$p" "$f"
   rm -f "$log"
 done
+
+echo "test: rust (cargo test)" >&2
+if command -v cargo >/dev/null; then
+  log=$(mktemp)
+  (cd rust && cargo test --release --offline --no-fail-fast) 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  # One line per test binary (doc tests too): 'test result: ok. 5 passed; 0 failed; 0 ignored; ...'.
+  read -r p f < <(awk '/^test result: / {for (i = 1; i < NF; i++) {if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i}} END {print p+0, f+0}' "$log")
+  tally "rust" "$status" "$p" "$f"
+  rm -f "$log"
+else
+  tally "rust (cargo is not on PATH; scripts/setup.sh says how to install it)" 127 0 0
+fi
+
+echo "test: python (python3 -m unittest)" >&2
+log=$(mktemp)
+(cd python && python3 -m unittest) 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+# unittest's closing lines: 'Ran N tests in Xs', then 'OK', 'OK (skipped=S)' or
+# 'FAILED (failures=X, errors=Y, skipped=S, unexpected successes=U)'.
+read -r p f < <(awk '
+  /^Ran [0-9]+ tests? in / {ran = $2}
+  /^(OK|FAILED)( \(|$)/ {
+    bad = 0; skipped = 0; line = $0; sub(/^[A-Z]+ \(?/, "", line); sub(/\)$/, "", line)
+    n = split(line, parts, /, /)
+    for (i = 1; i <= n; i++) {
+      split(parts[i], kv, "=")
+      if (kv[1] == "failures" || kv[1] == "errors" || kv[1] == "unexpected successes") bad += kv[2]
+      else if (kv[1] == "skipped") skipped += kv[2]
+    }
+  }
+  END {print ran - bad - skipped, bad + 0}' "$log")
+tally "python" "$status" "$p" "$f"
+rm -f "$log"
+
 echo "${passed} passed, $((failed + broken)) failed"
 [[ $failed -eq 0 && $broken -eq 0 && ${#projects[@]} -gt 0 ]]

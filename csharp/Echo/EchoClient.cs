@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using Bench.CommandLine;
 
 namespace Bench.Echo;
 
@@ -10,9 +11,16 @@ static class EchoClient
     public static async Task<int> RunAsync(ClientOptions options)
     {
         Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
-        IPAddress address;
-        try { address = Dns.GetHostAddresses(options.Host).First(a => a.AddressFamily == AddressFamily.InterNetwork); }
-        catch (Exception e) { throw new UsageException($"cannot resolve --host '{options.Host}': {e.Message}"); }
+        IPAddress[] addresses;
+        // A name that does not resolve (SocketException) or is no host name at all (Dns's
+        // ArgumentExceptions are all about its argument) is the user's error; nothing else is.
+        try { addresses = IPAddress.TryParse(options.Host, out var literal) ? [literal] : Dns.GetHostAddresses(options.Host); }
+        catch (Exception e) when (e is SocketException or ArgumentException)
+        {
+            throw new UsageException($"cannot resolve --host '{options.Host}': {e.Message}");
+        }
+        var address = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
+            ?? throw new UsageException($"--host '{options.Host}' has no IPv4 address");
 
         var run = new ClientRun(options, new IPEndPoint(address, options.Port));
         var wallNs = options.Workload == Workload.Burst ? await run.BurstAsync() : await run.PersistentAsync();

@@ -28,9 +28,9 @@ public static class EchoServer
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            listener.Bind(new IPEndPoint(IPAddress.Parse(options.Host), options.Port));
+            listener.Bind(new IPEndPoint(IPAddress.Parse(options.Host), options.Port)); // an IP address: ServerOptions checked it
         }
-        catch (Exception e) when (e is SocketException or FormatException)
+        catch (SocketException e)
         {
             Console.Error.WriteLine($"csharp-echo: cannot listen on {options.Host}:{options.Port}: {e.Message}");
             return 1;

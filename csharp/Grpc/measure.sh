@@ -5,7 +5,8 @@
 #                [--h2load [--curve S]] -- CLIENT-ARGS...
 # --curve S: from a cold server, S consecutive 1 s h2load windows, each with its rate and
 # server CPU per call (how long the JIT takes to settle), instead of warm-up + 5 s.
-# Example: ./measure.sh --server "--defaults" -- --connections 64 --duration 5
+# Example: ./measure.sh --server "--defaults" -- --in-flight 64 --duration 5
+# (client: --in-flight N calls in flight, --connections N HTTP/2 connections)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 server_bin=$here/Grpc.Server/bin/Release/net10.0/csharp-grpc-server

@@ -1,4 +1,4 @@
-using System.Globalization;
+using Bench.CommandLine;
 using GrpcBench.Protos;
 
 namespace GrpcBench.Client;
@@ -10,10 +10,13 @@ public enum Service { Echo, Crypto, Both }
 public enum EngineKind { Lean, GrpcNet }
 
 /// <summary>Everything the load client is told, from arguments first and the environment second.</summary>
+/// <param name="InFlight">calls in flight at once (`--in-flight`): one call slot each</param>
+/// <param name="Connections">HTTP/2 connections the calls share (`--connections`)</param>
+/// <param name="ConnectionsGiven">whether `--connections` (or CONNECTIONS) was given, or the client chose</param>
 public sealed record ClientSettings(
     ServerAddress Address,
-    int Concurrency,
-    int Channels,
+    int InFlight,
+    int Connections,
     int Payload,
     Workload Workload,
     Service Service,
@@ -28,124 +31,127 @@ public sealed record ClientSettings(
     SignatureAlgorithm[] Algorithms,
     EngineKind Engine,
     int StreamDepth = 1,
-    bool ChannelsGiven = false)
+    bool ConnectionsGiven = false)
 {
+    /// <summary>Calls in flight when `--in-flight` is not given: the harness suite's default.</summary>
+    public const int DefaultInFlight = 200;
+
+    /// <summary>Streams the tuned server allows on one connection; the default connection count follows from it.</summary>
+    public const int StreamsPerConnection = 1000;
+
     public const string Usage =
         "usage: csharp-grpc-client [--host HOST] --port PORT | --unix PATH | --vsock CID:PORT\n" +
-        "         [--connections N]        concurrent calls in flight (default 10000)\n" +
-        "         [--channels N]           HTTP/2 connections (default: enough for the calls at the server's stream limit)\n" +
+        "         [--in-flight N]          calls in flight at once (default 200)\n" +
+        "         [--connections N]        HTTP/2 connections they share (default: enough for the calls at 1,000\n" +
+        "                                  streams per connection, at least 2, at most one per call)\n" +
         "         [--payload BYTES] [--workload grpc-unary|grpc-stream|grpc-crypto] [--service echo|crypto|both]\n" +
         "         [--duration S] [--requests N] [--rate REQ_PER_S] [--samples PATH] [--timeout S]\n" +
         "         [--warmup S|auto] [--warmup-cap S] [--algorithm NAME[,NAME..]] [--engine lean|grpcnet]\n" +
         "         [--stream-depth D]       grpc-stream: D calls pipelined on each stream (default 1: ping-pong)\n" +
-        "environment: SERVER_ADDR, TRANSPORT, CONNECTIONS, REQUESTS, RATE_LIMIT, SERVICE, DURATION";
+        "environment: SERVER_ADDR, TRANSPORT, CONNECTIONS (HTTP/2 connections), IN_FLIGHT (calls), REQUESTS,\n" +
+        "             RATE_LIMIT, SERVICE, DURATION";
 
     public static ClientSettings Parse(IReadOnlyList<string> args, Func<string, string?> env)
     {
-        var f = new Flags(args,
-            ["host", "port", "unix", "vsock", "connections", "channels", "payload", "workload", "service", "duration",
-             "requests", "rate", "samples", "timeout", "warmup", "warmup-cap", "algorithm", "engine", "stream-depth"], []);
+        var a = new CommandArguments(args,
+            valued: ["host", "port", "unix", "vsock", "connections", "in-flight", "payload", "workload", "service", "duration",
+                     "requests", "rate", "samples", "timeout", "warmup", "warmup-cap", "algorithm", "engine", "stream-depth"],
+            environment: env,
+            variables: new Dictionary<string, string>
+            {
+                ["connections"] = "CONNECTIONS", ["in-flight"] = "IN_FLIGHT", ["requests"] = "REQUESTS",
+                ["rate"] = "RATE_LIMIT", ["service"] = "SERVICE", ["duration"] = "DURATION",
+            },
+            retired: new Dictionary<string, string>
+            {
+                ["channels"] = "use --connections N for HTTP/2 connections and --in-flight N for calls in flight",
+            });
 
-        var address = ParseAddress(f, env);
-        var workload = (f.Optional("workload") ?? "grpc-unary") switch
+        var address = ParseAddress(a);
+        var workload = a.Text("workload", "grpc-unary") switch
         {
             "grpc-unary" => Workload.Unary,
             "grpc-stream" => Workload.Stream,
             "grpc-crypto" => Workload.Crypto,
             var other => throw new UsageException($"--workload must be grpc-unary, grpc-stream or grpc-crypto, not '{other}'"),
         };
-        var serviceText = f.Optional("service") ?? env("SERVICE");
-        var service = serviceText switch
+        var service = a.Text("service") switch
         {
             null => workload == Workload.Crypto ? Service.Crypto : Service.Echo,
             "echo" => Service.Echo,
             "crypto" => Service.Crypto,
             "both" => Service.Both,
-            _ => throw new UsageException($"--service / SERVICE must be echo, crypto or both, not '{serviceText}'"),
+            var other => throw new UsageException($"{a.Origin("service")} must be echo, crypto or both, not '{other}'"),
         };
         if (workload == Workload.Stream && service != Service.Echo)
             throw new UsageException("grpc-stream streams the echo service; --service must be echo");
         if (workload == Workload.Crypto && service == Service.Echo)
             throw new UsageException("grpc-crypto calls the crypto service; --service must be crypto or both");
 
-        var concurrency = Integer(f, env, "connections", "CONNECTIONS", 10_000, 1, 1_000_000);
+        var inFlight = a.Integer("in-flight", DefaultInFlight, 1, 1_000_000);
         // Kestrel (tuned) takes 1,000 streams per connection; more calls than that share more
         // connections. At least two: the server then works on one connection's batch while the
         // other's arrives (200 calls: 159k req/s on two connections against 121k on one, like h2load's 2).
-        var channels = Integer(f, env, "channels", null, Math.Max(Math.Min(2, concurrency), (concurrency + 999) / 1000), 1, 10_000);
-        if (channels > concurrency) channels = concurrency;
+        // Never more connections than calls: a connection without a call measures nothing.
+        var connections = Math.Min(inFlight,
+            a.Integer("connections", Math.Max(2, (inFlight + StreamsPerConnection - 1) / StreamsPerConnection), 1, 10_000));
 
-        var requestsText = f.Optional("requests") ?? env("REQUESTS");
-        long? requests = requestsText is null ? null
-            : long.TryParse(requestsText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var r) && r > 0 ? r
-            : throw new UsageException($"--requests / REQUESTS must be a positive whole number, not '{requestsText}'");
-
-        var warmupText = f.Optional("warmup") ?? "0";
+        var warmupText = a.Text("warmup", "0");
         var autoWarmup = warmupText == "auto";
-        var warmup = autoWarmup ? TimeSpan.Zero : TimeSpan.FromSeconds(Number(warmupText, "--warmup", 0, 3600));
+        var warmup = autoWarmup ? TimeSpan.Zero : TimeSpan.FromSeconds(CommandArguments.ParseNumber("--warmup", warmupText, 0, 3600));
 
-        var algorithms = (f.Optional("algorithm") ?? "all") == "all"
+        var algorithmText = a.Text("algorithm", "all");
+        SignatureAlgorithm[] algorithms = algorithmText == "all"
             ? [SignatureAlgorithm.RsaPkcs1Sha256, SignatureAlgorithm.RsaPssSha256, SignatureAlgorithm.EcdsaP256Sha256, SignatureAlgorithm.EcdsaP384Sha384]
-            : f.Optional("algorithm")!.Split(',').Select(ParseAlgorithm).ToArray();
+            : algorithmText.Split(',').Select(ParseAlgorithm).ToArray();
 
-        var engine = (f.Optional("engine") ?? "lean") switch
+        var engine = a.Text("engine", "lean") switch
         {
             "lean" => EngineKind.Lean,
             "grpcnet" => EngineKind.GrpcNet,
             var other => throw new UsageException($"--engine must be lean or grpcnet, not '{other}'"),
         };
 
-        var depth = f.Integer("stream-depth", 1, 1, 10_000);
+        var depth = a.Integer("stream-depth", 1, 1, 10_000);
         if (depth > 1 && (workload != Workload.Stream || engine != EngineKind.Lean))
             throw new UsageException("--stream-depth pipelines grpc-stream calls and needs the lean engine");
 
         return new(
-            address, concurrency, channels,
-            Flags.ParseInteger("--payload", f.Optional("payload") ?? "100", 0, 64 << 20),
+            address, inFlight, connections,
+            a.Integer("payload", 100, 0, 64 << 20),
             workload, service,
-            TimeSpan.FromSeconds(Number(f.Optional("duration") ?? env("DURATION") ?? "5", "--duration / DURATION", 0.001, 86_400)),
-            requests,
-            Number(f.Optional("rate") ?? env("RATE_LIMIT") ?? "0", "--rate / RATE_LIMIT", 0, 1e9),
-            f.Optional("samples"),
-            TimeSpan.FromSeconds(Number(f.Optional("timeout") ?? "30", "--timeout", 0.001, 86_400)),
+            TimeSpan.FromSeconds(a.Number("duration", 5, 0.001, 86_400)),
+            a.Has("requests") ? a.LongInteger("requests", 0, 1, 1_000_000_000_000) : null,
+            a.Number("rate", 0, 0, 1e9),
+            a.Text("samples"),
+            TimeSpan.FromSeconds(a.Number("timeout", 30, 0.001, 86_400)),
             warmup, autoWarmup,
-            TimeSpan.FromSeconds(Number(f.Optional("warmup-cap") ?? "30", "--warmup-cap", 1, 3600)),
-            algorithms, engine, depth, f.Has("channels"));
+            TimeSpan.FromSeconds(a.Number("warmup-cap", 30, 1, 3600)),
+            algorithms, engine, depth, a.Has("connections"));
     }
 
-    private static ServerAddress ParseAddress(Flags f, Func<string, string?> env)
+    private static ServerAddress ParseAddress(CommandArguments a)
     {
-        var chosen = new[] { "unix", "vsock" }.Where(f.Has).ToList();
-        if (f.Has("host") || f.Has("port")) chosen.Add("host/port");
+        var chosen = new[] { "unix", "vsock" }.Where(a.Has).ToList();
+        if (a.Has("host") || a.Has("port")) chosen.Add("host/port");
         if (chosen.Count > 1) throw new UsageException($"choose one transport, not {string.Join(" and ", chosen)}");
-        if (f.Optional("unix") is { } path) return new ServerAddress.Unix(path.Length > 0 ? path : throw new UsageException("--unix needs a path"));
-        if (f.Optional("vsock") is { } vsock) return ServerAddress.ParseVsock(vsock);
-        if (f.Has("port")) return new ServerAddress.Tcp(f.Optional("host") ?? "127.0.0.1", f.Integer("port", 0, 1, 65535));
-        if (f.Has("host")) throw new UsageException("--port is required with --host");
+        if (a.Text("unix") is { } path) return new ServerAddress.Unix(path.Length > 0 ? path : throw new UsageException("--unix needs a path"));
+        if (a.Text("vsock") is { } vsock) return ServerAddress.ParseVsock(vsock);
+        if (a.Has("port")) return new ServerAddress.Tcp(a.Text("host", "127.0.0.1"), a.Integer("port", 0, 1, 65535));
+        if (a.Has("host")) throw new UsageException("--port is required with --host");
 
         // SERVER_ADDR alone (host:port, unix:PATH, vsock://CID:PORT), or with TRANSPORT naming how to read it.
-        var addr = env("SERVER_ADDR");
-        if (string.IsNullOrEmpty(addr)) throw new UsageException("no server given: --port PORT, --unix PATH, --vsock CID:PORT or SERVER_ADDR");
-        return env("TRANSPORT") switch
+        var addr = a.Variable("SERVER_ADDR")
+            ?? throw new UsageException("no server given: --port PORT, --unix PATH, --vsock CID:PORT or SERVER_ADDR");
+        return a.Variable("TRANSPORT") switch
         {
-            null or "" => ServerAddress.Parse(addr),
+            null => ServerAddress.Parse(addr),
             "tcp" => ServerAddress.Parse(addr) is ServerAddress.Tcp t ? t : throw new UsageException($"TRANSPORT=tcp but SERVER_ADDR is '{addr}'"),
             "unix" => addr.StartsWith("unix:") ? ServerAddress.Parse(addr) : new ServerAddress.Unix(addr),
             "vsock" => addr.StartsWith("vsock://") ? ServerAddress.Parse(addr) : ServerAddress.ParseVsock(addr),
             var other => throw new UsageException($"TRANSPORT must be tcp, unix or vsock, not '{other}'"),
         };
     }
-
-    private static int Integer(Flags f, Func<string, string?> env, string name, string? envName, int fallback, int min, int max)
-    {
-        var text = f.Optional(name) ?? (envName is null ? null : env(envName));
-        return text is null ? fallback : Flags.ParseInteger(envName is null ? "--" + name : $"--{name} / {envName}", text, min, max);
-    }
-
-    private static double Number(string text, string what, double min, double max) =>
-        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
-            ? v
-            : throw new UsageException($"{what} must be a number from {min} to {max}, not '{text}'");
 
     public static SignatureAlgorithm ParseAlgorithm(string text) => text.Trim().ToLowerInvariant() switch
     {

@@ -18,7 +18,7 @@ sealed class GrpcNetEngine(Workbench bench) : ILoadEngine
     public async Task StartAsync(CancellationToken cancel)
     {
         var s = bench.Settings;
-        for (var i = 0; i < s.Channels; i++)
+        for (var i = 0; i < s.Connections; i++)
         {
             var handler = new SocketsHttpHandler
             {

@@ -48,7 +48,7 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
 
     public async Task<RunResult> RunAsync(CancellationToken cancel)
     {
-        var slots = new SlotStats[settings.Concurrency];
+        var slots = new SlotStats[settings.InFlight];
         for (var i = 0; i < slots.Length; i++) slots[i] = new SlotStats();
 
         // Open every slot before the clock starts (streams are opened here).

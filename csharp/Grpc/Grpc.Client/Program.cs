@@ -1,6 +1,11 @@
-using GrpcBench;
+using Bench.CommandLine;
 using GrpcBench.Client;
 
+if (CommandArguments.AsksForHelp(args))
+{
+    Console.Out.WriteLine(ClientSettings.Usage);
+    return 0;
+}
 ClientSettings settings;
 try
 {
@@ -8,12 +13,11 @@ try
 }
 catch (UsageException e)
 {
-    Console.Error.WriteLine($"csharp-grpc-client: {e.Message}");
-    Console.Error.WriteLine(ClientSettings.Usage);
-    return 2;
+    // Only what the user got wrong lands here; anything else is a bug and crashes with its stack trace.
+    return CommandArguments.ReportUsageError("csharp-grpc-client", e);
 }
 
-FileLimit.RaiseTo(settings.Concurrency + 1024);
+FileLimit.RaiseTo(settings.InFlight + settings.Connections + 1024);
 using var interrupt = new CancellationTokenSource();
 var bench = new Workbench(settings);
 await using ILoadEngine engine = settings.Engine == EngineKind.Lean ? new LeanEngine(bench) : new GrpcNetEngine(bench);
@@ -28,11 +32,11 @@ catch (Exception e) when (e is not OutOfMemoryException)
 {
     // Nothing could be sent: every call that would have run counts as failed.
     Console.Error.WriteLine($"csharp-grpc-client: cannot reach the server at {settings.Describe()}: {e.Message}");
-    Console.Out.WriteLine($"RESULT ok=0 failed={settings.Concurrency} wall_ns=0 bytes=0 conn_min=0 conn_max=0");
+    Console.Out.WriteLine($"RESULT ok=0 failed={settings.InFlight} wall_ns=0 bytes=0 conn_min=0 conn_max=0");
     return 1;
 }
 
-if (engine is LeanEngine lean) settings = settings with { Channels = lean.Connections }; // as opened, for the report
+if (engine is LeanEngine lean) settings = settings with { Connections = lean.Connections }; // as opened, for the report
 var run = await new LoadRunner(settings, engine).RunAsync(interrupt.Token);
 if (settings.SamplesPath is { } path) Report.WriteSamples(path, run);
 Report.Write(settings, run, Console.Out);

@@ -20,7 +20,7 @@ static class Report
 
         output.WriteLine(string.Create(inv,
             $"C# gRPC load ({WorkloadName(s.Workload)}, service {s.Service.ToString().ToLowerInvariant()}, {s.Describe()}, " +
-            $"{s.Concurrency} calls on {s.Channels} connection(s){(s.StreamDepth > 1 ? $", {s.StreamDepth} per stream" : "")}, {s.Payload} B, {(s.Rate > 0 ? $"open loop {s.Rate:0}/s" : "closed loop")}, " +
+            $"{s.InFlight} calls on {s.Connections} connection(s){(s.StreamDepth > 1 ? $", {s.StreamDepth} per stream" : "")}, {s.Payload} B, {(s.Rate > 0 ? $"open loop {s.Rate:0}/s" : "closed loop")}, " +
             $"{(s.Engine == EngineKind.Lean ? "lean HTTP/2 engine" : "Grpc.Net.Client engine")})"));
         output.WriteLine(string.Create(inv, $"  total         {total}"));
         output.WriteLine(string.Create(inv, $"  succeeded     {ok}"));
@@ -55,7 +55,7 @@ static class Report
         }
         var avgAll = samples.Length > 0 ? samples.Average() : 0;
         output.WriteLine(string.Create(inv,
-            $"C# gRPC: {s.Concurrency} calls, total time = {seconds:0.00}s, {rate:0} req/s, avg = {Ms(avgAll)}"));
+            $"C# gRPC: {s.InFlight} calls, total time = {seconds:0.00}s, {rate:0} req/s, avg = {Ms(avgAll)}"));
 
         var perSlot = run.Slots.Select(x => x.Ok).ToArray();
         output.WriteLine(string.Create(inv,

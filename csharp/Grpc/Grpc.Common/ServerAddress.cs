@@ -1,3 +1,5 @@
+using Bench.CommandLine;
+
 namespace GrpcBench;
 
 /// <summary>A server address on one of the three transports (where a server listens, or a client connects).</summary>
@@ -20,7 +22,7 @@ public abstract record ServerAddress
         var colon = text.LastIndexOf(':');
         if (colon <= 0) throw new UsageException($"address '{text}' must be host:port, unix:PATH or vsock://CID:PORT");
         var host = text[..colon].Trim('[', ']');
-        return new Tcp(host, Flags.ParseInteger("the port in " + text, text[(colon + 1)..], 0, 65535));
+        return new Tcp(host, CommandArguments.ParseInteger($"the port in '{text}'", text[(colon + 1)..], 0, 65535));
     }
 
     /// <summary>`CID:PORT`; CID may be `any` (VMADDR_CID_ANY, every local CID).</summary>

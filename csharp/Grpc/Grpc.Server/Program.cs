@@ -1,7 +1,13 @@
-using GrpcBench;
 using System.Net.Sockets;
+using Bench.CommandLine;
+using GrpcBench;
 using GrpcBench.Server;
 
+if (CommandArguments.AsksForHelp(args))
+{
+    Console.Out.WriteLine(ServerSettings.Usage);
+    return 0;
+}
 ServerSettings settings;
 try
 {
@@ -9,9 +15,8 @@ try
 }
 catch (UsageException e)
 {
-    Console.Error.WriteLine($"csharp-grpc-server: {e.Message}");
-    Console.Error.WriteLine(ServerSettings.Usage);
-    return 2;
+    // Only what the user got wrong lands here; anything else is a bug and crashes with its stack trace.
+    return CommandArguments.ReportUsageError("csharp-grpc-server", e);
 }
 
 RunningServer server;

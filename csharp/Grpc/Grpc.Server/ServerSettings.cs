@@ -1,4 +1,5 @@
 using System.Net;
+using Bench.CommandLine;
 
 namespace GrpcBench.Server;
 
@@ -17,32 +18,33 @@ public sealed record ServerSettings(
 
     public static ServerSettings Parse(IReadOnlyList<string> args, Func<string, string?> env)
     {
-        var f = new Flags(args,
-            ["host", "port", "unix", "vsock", "worker-threads", "log-level", "max-message-bytes"], ["defaults"]);
+        var a = new CommandArguments(args,
+            valued: ["host", "port", "unix", "vsock", "worker-threads", "log-level", "max-message-bytes"],
+            switches: ["defaults"],
+            environment: env,
+            variables: new Dictionary<string, string> { ["worker-threads"] = "WORKER_THREADS", ["log-level"] = "LOG_LEVEL" });
 
-        var chosen = new[] { "unix", "vsock" }.Where(f.Has).ToList();
-        if (f.Has("host") || f.Has("port")) chosen.Add("host/port");
+        var chosen = new[] { "unix", "vsock" }.Where(a.Has).ToList();
+        if (a.Has("host") || a.Has("port")) chosen.Add("host/port");
         if (chosen.Count > 1) throw new UsageException($"choose one transport, not {string.Join(" and ", chosen)}");
 
         ServerAddress address =
-            f.Optional("unix") is { } path ? new ServerAddress.Unix(path.Length > 0 ? path : throw new UsageException("--unix needs a path"))
-            : f.Optional("vsock") is { } vsock ? ServerAddress.ParseVsock(vsock)
-            : f.Has("host") || f.Has("port") ? new ServerAddress.Tcp(f.Optional("host") ?? "127.0.0.1", f.Integer("port", 0, 0, 65535))
-            : env("SERVER_ADDR") is { Length: > 0 } addr ? ServerAddress.Parse(addr)
+            a.Text("unix") is { } path ? new ServerAddress.Unix(path.Length > 0 ? path : throw new UsageException("--unix needs a path"))
+            : a.Text("vsock") is { } vsock ? ServerAddress.ParseVsock(vsock)
+            : a.Has("host") || a.Has("port") ? new ServerAddress.Tcp(a.Text("host", "127.0.0.1"), a.Integer("port", 0, 0, 65535))
+            : a.Variable("SERVER_ADDR") is { } addr ? ServerAddress.Parse(addr)
             : new ServerAddress.Tcp("127.0.0.1", 0);
 
-        var threadsText = f.Optional("worker-threads") ?? env("WORKER_THREADS");
         // Environment.ProcessorCount follows the affinity mask, so under `taskset -c 0` it is 1.
-        var threads = threadsText is null ? Environment.ProcessorCount
-            : Flags.ParseInteger("--worker-threads / WORKER_THREADS", threadsText, 1, 1024);
+        var threads = a.Integer("worker-threads", Environment.ProcessorCount, 1, 1024);
 
-        var levelText = f.Optional("log-level") ?? env("LOG_LEVEL") ?? "Warning";
+        var levelText = a.Text("log-level", "Warning");
         if (!Enum.TryParse<LogLevel>(levelText, ignoreCase: true, out var level) || !Enum.IsDefined(level))
-            throw new UsageException($"log level must be one of {string.Join(", ", Enum.GetNames<LogLevel>())}, not '{levelText}'");
+            throw new UsageException($"{a.Origin("log-level")} must be one of {string.Join(", ", Enum.GetNames<LogLevel>())}, not '{levelText}'");
 
         // 4 MiB is grpc's customary default; the bound is what keeps a hostile peer from
         // making the server buffer an arbitrarily large message (issue 6).
-        var maxMessage = f.Integer("max-message-bytes", 4 << 20, 1024, 1 << 30);
-        return new(address, threads, level, maxMessage, f.Has("defaults"));
+        var maxMessage = a.Integer("max-message-bytes", 4 << 20, 1024, 1 << 30);
+        return new(address, threads, level, maxMessage, a.Switch("defaults"));
     }
 }

@@ -40,7 +40,7 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
             var port = ready!.Split(':')[^1];
             foreach (var engine in new[] { "lean", "grpcnet" })
             {
-                var run = await Programs.RunAsync(Programs.Client, "--host", "::1", "--port", port, "--connections", "4",
+                var run = await Programs.RunAsync(Programs.Client, "--host", "::1", "--port", port, "--in-flight", "4",
                     "--requests", "100", "--engine", engine);
                 Assert.True(run.ExitCode == 0, run.Stderr);
                 Assert.Equal(100, run.Result()["ok"]);
@@ -65,12 +65,68 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
     [InlineData("--port", "99999")]
     [InlineData("--bogus", "1")]
     [InlineData("--unix", "/tmp/x", "--port", "1")]
-    public async Task Bad_arguments_exit_2_with_usage(params string[] args)
+    [InlineData("--port", "1", "--port", "2")]
+    [InlineData("--port")]
+    public async Task Bad_arguments_exit_2_with_one_line_on_stderr(params string[] args)
     {
-        Assert.Equal(2, (await Programs.RunAsync(Programs.Server, args)).ExitCode);
-        var client = await Programs.RunAsync(Programs.Client, args);
-        Assert.Equal(2, client.ExitCode);
-        Assert.Contains("usage", client.Stderr);
+        foreach (var (program, name) in new[] { (Programs.Server, "csharp-grpc-server"), (Programs.Client, "csharp-grpc-client") })
+        {
+            var run = await Programs.RunAsync(program, args);
+            Assert.True(run.ExitCode == 2, $"{name} {string.Join(' ', args)}: exit {run.ExitCode}: {run.Stderr}");
+            var line = Assert.Single(run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith(name + ": ", line);
+            Assert.Equal("", run.Stdout);
+        }
+    }
+
+    [Theory]
+    [InlineData("CONNECTIONS", "0", "CONNECTIONS must be a whole number from 1 to 10000, not '0'")]
+    [InlineData("IN_FLIGHT", "lots", "IN_FLIGHT must be a whole number from 1 to 1000000, not 'lots'")]
+    public async Task Bad_environment_settings_are_usage_errors_that_name_the_variable(string variable, string value, string message)
+    {
+        var info = new ProcessStartInfo(Programs.Client) { RedirectStandardOutput = true, RedirectStandardError = true };
+        info.Environment["SERVER_ADDR"] = "127.0.0.1:1";
+        info.Environment[variable] = value;
+        using var process = Process.Start(info)!;
+        var stderr = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        Assert.Equal(2, process.ExitCode);
+        Assert.Equal($"csharp-grpc-client: {message}", stderr.TrimEnd('\n'));
+    }
+
+    [Fact]
+    public async Task Channels_is_gone_and_says_what_replaced_it()
+    {
+        var run = await Programs.RunAsync(Programs.Client, "--port", "1", "--channels", "2");
+        Assert.Equal(2, run.ExitCode);
+        var line = Assert.Single(run.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("--connections", line);
+        Assert.Contains("--in-flight", line);
+    }
+
+    [Fact]
+    public async Task Help_prints_the_usage_on_stdout_and_exits_0()
+    {
+        foreach (var program in new[] { Programs.Server, Programs.Client })
+        {
+            var run = await Programs.RunAsync(program, "--help");
+            Assert.Equal(0, run.ExitCode);
+            Assert.StartsWith("usage:", run.Stdout);
+            Assert.Equal("", run.Stderr);
+        }
+        Assert.Contains("--in-flight", (await Programs.RunAsync(Programs.Client, "--help")).Stdout);
+    }
+
+    [Fact]
+    public async Task Connections_and_in_flight_are_two_numbers()
+    {
+        // 3 HTTP/2 connections carrying 50 calls in flight, as the report says and the server saw.
+        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(),
+            "--connections", "3", "--in-flight", "50", "--requests", "500");
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Contains("50 calls on 3 connection(s)", run.Stdout);
+        Assert.Contains("C# gRPC: 50 calls", run.Stdout);
+        Assert.Equal(500, run.Result()["ok"]);
     }
 
     [Theory]
@@ -85,7 +141,7 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
         var samples = Path.GetTempFileName();
         try
         {
-            var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--connections", "16",
+            var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--in-flight", "16",
                 "--workload", workload, "--engine", engine, "--duration", workload == "grpc-crypto" ? "1" : "0.5", "--samples", samples, "--payload", "300");
             Assert.True(run.ExitCode == 0, run.Stderr);
             Assert.Matches(@"^RESULT ok=\d+ failed=0 wall_ns=\d+ bytes=\d+ conn_min=\d+ conn_max=\d+$", run.ResultLine);
@@ -112,7 +168,7 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
     public async Task Lean_client_carries_messages_larger_than_a_frame_and_a_window(string workload, string payload)
     {
         // 64 KiB spans four 16 KiB DATA frames; 1 MiB also waits for WINDOW_UPDATEs.
-        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--connections", "4",
+        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--in-flight", "4",
             "--workload", workload, "--payload", payload, "--requests", "40");
         Assert.True(run.ExitCode == 0, run.Stderr);
         Assert.Equal(40, run.Result()["ok"]);
@@ -122,7 +178,7 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
     [Fact]
     public async Task Lean_client_reports_the_servers_ResourceExhausted_for_an_oversize_message()
     {
-        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--connections", "2",
+        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--in-flight", "2",
             "--payload", (5 << 20).ToString(), "--requests", "4", "--timeout", "10");
         Assert.Equal(1, run.ExitCode);
         Assert.Equal(4, run.Result()["failed"]);
@@ -134,7 +190,7 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
     {
         // 40 calls on 5 streams, 8 in flight on each; every echo is checked byte for byte, so a
         // reply paired with the wrong request would fail the run.
-        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--connections", "40",
+        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--in-flight", "40",
             "--workload", "grpc-stream", "--stream-depth", "8", "--duration", "0.5", "--payload", "200");
         Assert.True(run.ExitCode == 0, run.Stderr);
         Assert.True(run.Result()["conn_min"] > 0, run.ResultLine);
@@ -147,8 +203,8 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
     {
         // The defaults server allows 100 streams per connection; 250 calls share one connection.
         await using var server = await LiveServer.StartAsync(defaults: true);
-        var run = await Programs.RunAsync(Programs.Client, "--port", server.Port.ToString(), "--connections", "250",
-            "--channels", "1", "--duration", "1");
+        var run = await Programs.RunAsync(Programs.Client, "--port", server.Port.ToString(), "--in-flight", "250",
+            "--connections", "1", "--duration", "1");
         Assert.True(run.ExitCode == 0, run.Stderr);
         Assert.Contains("the server allows 100 streams", run.Stderr);
         Assert.True(run.Result()["conn_min"] > 0, run.ResultLine);
@@ -157,7 +213,7 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
     [Fact]
     public async Task Open_loop_client_sends_exactly_the_requests_asked_for()
     {
-        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--connections", "4",
+        var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--in-flight", "4",
             "--rate", "400", "--requests", "100", "--service", "both", "--algorithm", "ecdsa-p256-sha256");
         Assert.True(run.ExitCode == 0, run.Stderr);
         Assert.Equal(100, run.Result()["ok"]);
@@ -169,7 +225,8 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
     {
         var info = new ProcessStartInfo(Programs.Client) { RedirectStandardOutput = true, RedirectStandardError = true };
         info.Environment["SERVER_ADDR"] = $"127.0.0.1:{fixture.Server.Port}";
-        info.Environment["CONNECTIONS"] = "3";
+        info.Environment["IN_FLIGHT"] = "3";
+        info.Environment["CONNECTIONS"] = "2";
         info.Environment["REQUESTS"] = "30";
         info.Environment["SERVICE"] = "both";
         using var process = Process.Start(info)!;
@@ -177,7 +234,7 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
         await process.WaitForExitAsync();
         Assert.Equal(0, process.ExitCode);
         Assert.Contains("RESULT ok=30 failed=0", stdout);
-        Assert.Contains("3 calls", stdout);
+        Assert.Contains("3 calls on 2 connection(s)", stdout);
     }
 
     [Fact]
@@ -187,7 +244,7 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
         using var silent = new TcpListener(IPAddress.Loopback, 0);
         silent.Start();
         var port = ((IPEndPoint)silent.LocalEndpoint).Port;
-        var run = await Programs.RunAsync(Programs.Client, "--port", port.ToString(), "--connections", "5", "--timeout", "1");
+        var run = await Programs.RunAsync(Programs.Client, "--port", port.ToString(), "--in-flight", "5", "--timeout", "1");
         Assert.Equal(1, run.ExitCode);
         Assert.Equal(0, run.Result()["ok"]);
         Assert.Equal(5, run.Result()["failed"]);
@@ -201,7 +258,7 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
         probe.Start();
         var port = ((IPEndPoint)probe.LocalEndpoint).Port;
         probe.Stop();
-        var run = await Programs.RunAsync(Programs.Client, "--port", port.ToString(), "--connections", "2", "--timeout", "2");
+        var run = await Programs.RunAsync(Programs.Client, "--port", port.ToString(), "--in-flight", "2", "--timeout", "2");
         Assert.Equal(1, run.ExitCode);
         Assert.StartsWith("RESULT ok=0 failed=2", run.ResultLine);
     }

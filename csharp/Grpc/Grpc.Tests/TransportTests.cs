@@ -21,7 +21,7 @@ public sealed class TransportTests
             Assert.Equal("over unix", reply.Payload.ToStringUtf8());
 
             // And our load client, as a process, over the same socket.
-            var run = await Programs.RunAsync(Programs.Client, "--unix", path, "--connections", "8", "--duration", "0.5",
+            var run = await Programs.RunAsync(Programs.Client, "--unix", path, "--in-flight", "8", "--duration", "0.5",
                 "--workload", "grpc-unary");
             Assert.True(run.ExitCode == 0, run.Stderr);
             Assert.True(run.Result()["ok"] > 0);
@@ -81,7 +81,7 @@ public sealed class TransportTests
     [Fact]
     public async Task Without_a_VSOCK_route_the_client_says_so_and_exits_1()
     {
-        var run = await Programs.RunAsync(Programs.Client, "--vsock", "1:5999", "--connections", "2", "--timeout", "1");
+        var run = await Programs.RunAsync(Programs.Client, "--vsock", "1:5999", "--in-flight", "2", "--timeout", "1");
         Assert.Equal(1, run.ExitCode);
         Assert.Contains("vsock", run.Stderr, StringComparison.OrdinalIgnoreCase);
         Assert.Equal(0, run.Result()["ok"]);

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Bench.CommandLine;
 
 namespace Memif.Echo;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Bench.CommandLine;
 
 namespace Memif.Echo;
 
@@ -19,7 +20,7 @@ public sealed record EchoConfig
     public string? Mode { get; init; }
     /// <summary>CPU to pin the data-path thread to; null leaves pinning to taskset.</summary>
     public int? Core { get; init; }
-    /// <summary>Client only: frames in flight across all queues (--connections overrides).</summary>
+    /// <summary>Client only: frames in flight across all queues (--in-flight overrides).</summary>
     public int? Window { get; init; }
 
     private static readonly JsonSerializerOptions Json = new()
@@ -48,7 +49,7 @@ public sealed record EchoConfig
         if (Socket is null) throw new UsageException("no memif socket: pass --memif-socket PATH (or \"socket\" in the config)");
         if (RingSize < 2 || RingSize > 1 << 14 || (RingSize & (RingSize - 1)) != 0)
             throw new UsageException($"ring size must be a power of two from 2 to 16384, got {RingSize}");
-        return new MemifOptions
+        var options = new MemifOptions
         {
             SocketPath = Socket,
             Role = ParseRole(Role) ?? defaultRole,
@@ -60,6 +61,11 @@ public sealed record EchoConfig
             BufferSize = BufferSize,
             AppName = appName,
         };
+        // The library's own check of what a user can set (buffer size, queues, secret, socket path):
+        // its ArgumentException names the bad value, and here that value came from the user.
+        try { options.Validate(); }
+        catch (ArgumentException e) { throw new UsageException(e.Message); }
+        return options;
     }
 
     public static MemifRole? ParseRole(string? role) => role?.ToLowerInvariant() switch
@@ -78,6 +84,3 @@ public sealed record EchoConfig
         _ => throw new UsageException($"mode must be polling or interrupt, got '{mode}'"),
     };
 }
-
-/// <summary>Bad arguments or config: the message goes to stderr with the usage, exit status 2.</summary>
-public sealed class UsageException(string message) : Exception(message);

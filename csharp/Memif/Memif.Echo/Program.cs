@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Bench.CommandLine;
 using Memif;
 using Memif.Echo;
 
@@ -10,10 +11,19 @@ const string Usage = """
       Memif.Echo server --memif-socket PATH [--role master|slave] [--mode polling|interrupt] [--config s.json]
                         [--interface-id N] [--queues N] [--secret S]
       Memif.Echo client --memif-socket PATH [--payload BYTES] [--workload memif-polling|memif-interrupt]
-                        [--duration S] [--samples PATH] [--connections WINDOW] [--timeout S] [--config c.json]
-                        [--role master|slave] [--interface-id N] [--queues N] [--secret S]
+                        [--duration S] [--samples PATH] [--in-flight FRAMES] [--timeout S] [--config c.json]
+                        [--role master|slave] [--interface-id N] [--queues N] [--secret S] [--connections 1]
+    --in-flight: frames in flight across all queues (the window; default 64, or "window" in the config).
+    --connections: only 1, one memif connection per interface (more load: --queues, --in-flight).
     defaults follow the perf_tool memif test: the client is the memif master, the server the slave.
     """;
+const string ProgramName = "Memif.Echo";
+
+if (CommandArguments.AsksForHelp(args))
+{
+    Console.Out.WriteLine(Usage);
+    return 0;
+}
 
 using var cts = new CancellationTokenSource();
 void OnSignal(PosixSignalContext ctx)
@@ -26,43 +36,43 @@ using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
 try
 {
-    if (args.Length == 0) throw new UsageException("say 'server' or 'client'");
-    return args[0] switch
+    return args switch
     {
-        "server" => RunServer(args[1..], cts.Token),
-        "client" => RunClient(args[1..], cts.Token),
-        _ => throw new UsageException($"unknown command '{args[0]}'"),
+        ["server", .. var rest] => RunServer(rest, cts.Token),
+        ["client", .. var rest] => RunClient(rest, cts.Token),
+        [] => throw new UsageException("say 'server' or 'client' (--help for usage)"),
+        [var other, ..] => throw new UsageException($"unknown command '{other}': say 'server' or 'client' (--help for usage)"),
     };
 }
 catch (UsageException e)
 {
-    Console.Error.WriteLine($"memif: {e.Message}");
-    Console.Error.WriteLine(Usage);
-    return 2;
+    // Only what the user got wrong lands here; anything else is a bug and crashes with its stack trace.
+    return CommandArguments.ReportUsageError(ProgramName, e);
 }
-catch (Exception e) when (e is MemifException or ArgumentException or TimeoutException)
+catch (Exception e) when (e is MemifException or TimeoutException)
 {
-    Console.Error.WriteLine($"memif: {e.Message}");
+    // The peer or the machine said no (refused handshake, socket in use, no master in time): exit 1.
+    Console.Error.WriteLine($"{ProgramName}: {e.Message}");
     return 1;
 }
 
-static EchoConfig Configure(Arguments a)
+static EchoConfig Configure(CommandArguments a)
 {
-    var config = a.Get("config") is { } path ? EchoConfig.Load(path) : new EchoConfig();
+    var config = a.Text("config") is { } path ? EchoConfig.Load(path) : new EchoConfig();
     return config with
     {
-        Socket = a.Get("memif-socket") ?? config.Socket,
-        Role = a.Get("role") ?? config.Role,
-        Mode = a.Get("mode") ?? config.Mode,
-        Secret = a.Get("secret") ?? config.Secret,
-        InterfaceId = (uint?)a.Int("interface-id", 0, int.MaxValue) ?? config.InterfaceId,
-        Queues = a.Int("queues", 1, 255) ?? config.Queues,
+        Socket = a.Text("memif-socket") ?? config.Socket,
+        Role = a.Text("role") ?? config.Role,
+        Mode = a.Text("mode") ?? config.Mode,
+        Secret = a.Text("secret") ?? config.Secret,
+        InterfaceId = (uint)a.LongInteger("interface-id", config.InterfaceId, 0, uint.MaxValue),
+        Queues = a.Integer("queues", config.Queues, 1, 255),
     };
 }
 
 static int RunServer(string[] args, CancellationToken stop)
 {
-    var a = new Arguments(args, new HashSet<string> { "memif-socket", "role", "mode", "config", "interface-id", "queues", "secret" });
+    var a = new CommandArguments(args, ["memif-socket", "role", "mode", "config", "interface-id", "queues", "secret"]);
     var config = Configure(a);
     var options = config.ToOptions(MemifRole.Slave, MemifMode.Polling, "csharp-memif-echo") with { InterfaceName = "echo" };
     if (config.Core is { } core) CpuPinning.PinCurrentThread(core);
@@ -77,14 +87,18 @@ static int RunServer(string[] args, CancellationToken stop)
 
 static int RunClient(string[] args, CancellationToken stop)
 {
-    var a = new Arguments(args, new HashSet<string>
-    {
+    var a = new CommandArguments(args,
+    [
         "memif-socket", "role", "mode", "config", "interface-id", "queues", "secret",
-        "payload", "workload", "duration", "samples", "connections", "timeout", "rate",
-    });
-    if (a.Double("rate", 0, double.MaxValue) is > 0) throw new UsageException("--rate (open loop) is not supported over memif; the window sets the load");
+        "payload", "workload", "duration", "samples", "connections", "in-flight", "timeout", "rate",
+    ]);
+    if (a.Number("rate", 0, 0, 1e12) > 0) throw new UsageException("--rate (open loop) is not supported over memif; --in-flight sets the load");
+    // The contract's --connections counts transport connections: a memif client has one per interface.
+    if (a.Text("connections") is { } connections && connections != "1")
+        throw new UsageException($"--connections must be 1, not '{connections}': the client opens one memif connection per interface; " +
+                                 "for more load use --queues N (queue pairs) or --in-flight N (frames in flight)");
     var config = Configure(a);
-    var workloadMode = a.Get("workload") switch
+    var workloadMode = a.Text("workload") switch
     {
         null => (MemifMode?)null,
         "memif-polling" => MemifMode.Polling,
@@ -93,16 +107,16 @@ static int RunClient(string[] args, CancellationToken stop)
     };
     // An explicit --mode wins, then the workload, then the config file.
     var options = config.ToOptions(MemifRole.Master, MemifMode.Polling, "csharp-memif-load") with { InterfaceName = "load" };
-    if (a.Get("mode") is null && workloadMode is { } wm) options = options with { Mode = wm };
-    int frameSize = a.Int("payload", EthernetFrame.MinBenchmarkFrame, 65535) ?? 64;
-    var duration = TimeSpan.FromSeconds(a.Double("duration", 0.001, 86400) ?? 5);
-    var timeout = TimeSpan.FromSeconds(a.Double("timeout", 0.1, 3600) ?? 30);
+    if (!a.Has("mode") && workloadMode is { } wm) options = options with { Mode = wm };
+    int frameSize = a.Integer("payload", 64, EthernetFrame.MinBenchmarkFrame, 65535);
+    var duration = TimeSpan.FromSeconds(a.Number("duration", 5, 0.001, 86400));
+    var timeout = TimeSpan.FromSeconds(a.Number("timeout", 30, 0.1, 3600));
     int segments = (frameSize + options.BufferSize - 1) / options.BufferSize;
     int maxWindow = options.Queues * (options.RingSize / segments);
-    int window = a.Int("connections", 1, int.MaxValue) ?? config.Window ?? 64;
+    int window = a.Integer("in-flight", config.Window ?? 64, 1, int.MaxValue);
     if (window > maxWindow)
     {
-        Console.Error.WriteLine($"memif client: window {window} exceeds what {options.Queues} ring(s) of {options.RingSize} hold; using {maxWindow}");
+        Console.Error.WriteLine($"memif client: {window} frames in flight exceed what {options.Queues} ring(s) of {options.RingSize} hold; using {maxWindow}");
         window = maxWindow;
     }
     if (config.Core is { } core) CpuPinning.PinCurrentThread(core);
@@ -139,7 +153,7 @@ static int RunClient(string[] args, CancellationToken stop)
     using (connection)
     {
         Console.Error.WriteLine($"memif client: connected to '{connection.PeerName}', {connection.Options.Queues} queue(s), ring {connection.Options.RingSize}, {connection.Options.Mode}");
-        r = new LoadClient(connection, new LoadSettings(frameSize, window, duration, timeout, a.Get("samples")), stop).Run();
+        r = new LoadClient(connection, new LoadSettings(frameSize, window, duration, timeout, a.Text("samples")), stop).Run();
         connection.Disconnect("load finished");
     }
     double seconds = r.WallNs / 1e9;

@@ -47,7 +47,7 @@ public partial class EchoProcessTests
         try
         {
             using var client = Start("client", "--memif-socket", socket, "--role", clientRole, "--payload", $"{frame}",
-                "--workload", workload, "--duration", "0.5", "--connections", "16", "--samples", samples, "--timeout", "20");
+                "--workload", workload, "--duration", "0.5", "--connections", "1", "--in-flight", "16", "--samples", samples, "--timeout", "20");
             string stdout = client.StandardOutput.ReadToEnd();
             string stderr = client.StandardError.ReadToEnd();
             Assert.True(client.WaitForExit(30_000));
@@ -102,15 +102,50 @@ public partial class EchoProcessTests
         StopServer(server);
     }
 
-    [Fact]
-    public void Bad_arguments_exit_2_with_usage()
+    [Theory]
+    [InlineData("--payload", "--payload", "ten")]
+    [InlineData("--in-flight", "--in-flight", "0")]
+    [InlineData("--in-flight is given twice", "--in-flight", "8", "--in-flight", "9")]
+    [InlineData("unknown argument '--window'", "--window", "8")]
+    [InlineData("secret", "--secret", "a-secret-longer-than-23-bytes")] // the library's check, reported as the user's error
+    public void Bad_arguments_exit_2_with_one_line_on_stderr(string expected, params string[] args)
     {
-        using var p = Start("client", "--memif-socket", "/tmp/x.sock", "--payload", "ten");
-        string stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.Equal(2, p.ExitCode);
-        Assert.Contains("--payload", stderr);
-        Assert.Contains("usage", stderr);
+        var (exit, stdout, stderr) = Run(["client", "--memif-socket", Paths.Socket(), "--timeout", "0.3", .. args]);
+        Assert.Equal(2, exit);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("Memif.Echo: ", line);
+        Assert.Contains(expected, line);
+        Assert.Equal("", stdout);
+    }
+
+    [Fact]
+    public void Connections_is_one_memif_connection_and_anything_else_says_where_the_load_goes()
+    {
+        var (exit, _, stderr) = Run("client", "--memif-socket", Paths.Socket(), "--connections", "16");
+        Assert.Equal(2, exit);
+        string line = Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("Memif.Echo: --connections must be 1", line);
+        Assert.Contains("--queues", line);
+        Assert.Contains("--in-flight", line);
+    }
+
+    [Fact]
+    public void Help_prints_the_usage_on_stdout_and_exits_0()
+    {
+        var (exit, stdout, stderr) = Run("--help");
+        Assert.Equal(0, exit);
+        Assert.StartsWith("usage:", stdout);
+        Assert.Contains("--in-flight", stdout);
+        Assert.Equal("", stderr);
+    }
+
+    private static (int Exit, string Stdout, string Stderr) Run(params string[] args)
+    {
+        using var p = Start(args);
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd();
+        Assert.True(p.WaitForExit(30_000), "did not exit");
+        return (p.ExitCode, stdout, stderr.Result);
     }
 
     [Fact]

@@ -57,8 +57,13 @@ public sealed record MemifOptions
 
     public int RingSize => 1 << Log2RingSize;
 
-    internal void Validate()
+    /// <summary>
+    /// Throws ArgumentException (naming the value) for options no interface can be opened with;
+    /// opening one checks the same. Public so a program can tell its user before it starts.
+    /// </summary>
+    public void Validate()
     {
+        Native.UnixAddress.Parse(SocketPath);
         if (Log2RingSize is < 1 or > Protocol.MemifConstants.MaxLog2RingSize)
             throw new ArgumentException($"ring size must be 2^1..2^14, got 2^{Log2RingSize}");
         if (BufferSize is < 64 or > 65535)

@@ -31,6 +31,8 @@ public class BuildFromCleanTests
         // Shared C# build settings live at the repository root, as they do in a clone.
         foreach (var shared in new[] { "Directory.Build.props", "Directory.Packages.props" })
             File.Copy(Path.Combine(Repo.Root, shared), copy.File(shared));
+        // So does the C# programs' shared argument parser, which their projects link in.
+        CopyTree(Path.Combine(Repo.Root, "csharp", "Shared"), copy.File("csharp/Shared"));
         var relative = Path.GetRelativePath(Repo.Root, folder);
         CopyTree(folder, copy.File(relative));
         var cleanFolder = copy.File(relative);

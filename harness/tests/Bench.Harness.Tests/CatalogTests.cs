@@ -20,7 +20,7 @@ public class CatalogTests
         System.IO.File.WriteAllText(dir.File("bench.json"), Valid);
         var found = Assert.Single(ImplementationCatalog.Discover(dir.Path).All);
         Assert.Equal(["tcp"], found.Transports);
-        Assert.Equal(["burst", "persistent"], found.Workloads);
+        Assert.Equal(["burst", "persistent"], found.Workloads.Select(w => w.Name));
         Assert.Equal(System.IO.Path.Combine(dir.Path, "build/s"), found.ServerCommand![0]);
     }
 

@@ -62,8 +62,8 @@ public class ConformanceTests
         await using var _ = server;
         using var held = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await held.ConnectAsync(IPAddress.Loopback, port); // an open connection must not keep it alive
-        Assert.True(await server.StopAsync(TimeSpan.FromSeconds(5)), $"{name} ignored SIGTERM for 5 s");
-        Assert.Equal(0, await server.Exited);
+        Assert.True(await server.StopAsync(), $"{name} ignored SIGTERM for {ServerProcess.StopGrace.TotalSeconds:F0} s");
+        Assert.Equal(0, await server.Process.Exited);
     }
 
     [Theory, MemberData(nameof(EchoServers))]

@@ -3,6 +3,7 @@ using Bench.Harness.Catalog;
 using Bench.Harness.LoadTools;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
+using Bench.Harness.Workloads;
 using GrpcBench.Protos;
 
 namespace Bench.Harness.Tests;
@@ -77,10 +78,11 @@ public class H2LoadTests
         using var dir = new TempDir();
         var runner = new ExperimentRunner(new RunSettings(Repeats: 1, Warmups: 0, SteadyWarmupCap: TimeSpan.Zero),
             new ResultsCsv(dir.File("runs.csv")), "test", dir.Path, new Progress(1, TextWriter.Null));
-        var e = new Experiment(grpc, grpc, Transports.Tcp, SuitePlan.GrpcUnary, 20, 100, 0, 1, H2Load.Name);
+        var e = new Experiment(grpc, LoadGenerator.ToolOf(IndependentLoadTools.Find(H2Load.Name)!), Transports.Tcp, Workload.Get<GrpcUnary>(), 2, 20, 100, 0, 1);
         var row = Assert.Single(await runner.RunAsync(e, CancellationToken.None));
         Assert.True(row.Status == RunStatus.Ok, row.Error);
-        Assert.Equal(("h2load", "h2load"), (row.Client, row.LoadTool));
+        // No implementation's client ran; h2load made the load.
+        Assert.Equal(("", "h2load"), (row.Client, row.LoadTool));
         Assert.True(row.Ok > 0 && row.ReqPerS > 0 && row.LatP50Us > 0, $"ok {row.Ok}, {row.ReqPerS} req/s, p50 {row.LatP50Us}");
         // h2load's own CPU comes from GNU time, the server's from /proc: both sides are measured.
         Assert.True(row.ClientUserMs + row.ClientSysMs > 0, "h2load's CPU time was not recorded");

@@ -1,6 +1,8 @@
 using Bench.Harness.Catalog;
 using Bench.Harness.Results;
+using Bench.Harness.LoadTools;
 using Bench.Harness.Run;
+using Bench.Harness.Workloads;
 
 namespace Bench.Harness.Tests;
 
@@ -15,15 +17,17 @@ public class HarnessFaultTests
         File.WriteAllText(dir.File($"{name}.py"), script);
         IReadOnlyList<string> command = ["python3", $"{name}.py"];
         return new Implementation(name, "Python", "a misbehaving program", dir.Path, new BuildSpec(Toolchains.Python),
-            isServer ? command : null, isServer ? null : command, [Transports.Tcp], [Workloads.Burst, Workloads.Persistent], false);
+            isServer ? command : null, isServer ? null : command, [Transports.Tcp], [.. Workload.All.OfType<EchoWorkload>()], false,
+            isServer ? null : string.Join(' ', command));
     }
 
     private static async Task<IReadOnlyList<RunRecord>> RunAsync(TempDir dir, Implementation server, Implementation client, RunSettings? settings = null,
-        string workload = Workloads.Burst)
+        Workload? workload = null)
     {
+        workload ??= Workload.Get<Burst>();
         var runner = new ExperimentRunner(settings ?? new RunSettings(Repeats: 2, Warmups: 0, ReadyTimeout: TimeSpan.FromSeconds(3)),
             new ResultsCsv(dir.File("runs.csv")), "test", dir.Path, new Progress(2, TextWriter.Null));
-        var rows = await runner.RunAsync(new Experiment(server, client, Transports.Tcp, workload, 20, 100, 0, workload == Workloads.Burst ? 0 : 0.5), CancellationToken.None);
+        var rows = await runner.RunAsync(new Experiment(server, LoadGenerator.ClientOf(client), Transports.Tcp, workload, 20, 20, 100, 0, workload.IsTimed ? 0.5 : 0), CancellationToken.None);
         Assert.Equal(rows.Count, ResultsCsv.Read(dir.File("runs.csv")).Count); // every row is on disk already
         return rows;
     }
@@ -133,7 +137,7 @@ public class HarnessFaultTests
         var csharp = await Repo.BuiltAsync("csharp");
         var runner = new ExperimentRunner(new RunSettings(Repeats: 1, Warmups: 0), new ResultsCsv(dir.File("runs.csv")), "test", dir.Path, new Progress(1, TextWriter.Null));
         var hard = (int)Math.Min(Machine.Limits.FileDescriptors().Hard, int.MaxValue - 1000);
-        var row = Assert.Single(await runner.RunAsync(new Experiment(csharp, csharp, Transports.Tcp, Workloads.Burst, hard, 100, 0, 0), CancellationToken.None));
+        var row = Assert.Single(await runner.RunAsync(new Experiment(csharp, LoadGenerator.ClientOf(csharp), Transports.Tcp, Workload.Get<Burst>(), hard, hard, 100, 0, 0), CancellationToken.None));
         Assert.Equal(RunStatus.Skipped, row.Status);
         Assert.Contains("hard limit", row.Error);
     }
@@ -147,8 +151,8 @@ public class HarnessFaultTests
         var csharp = await Repo.BuiltAsync("csharp");
         IReadOnlyList<PlannedExperiment> plan =
         [
-            new(new Experiment(broken, broken, Transports.Tcp, Workloads.Burst, 10, 100, 0, 0)),
-            new(new Experiment(csharp, csharp, Transports.Tcp, Workloads.Burst, 10, 100, 0, 0)),
+            new(new Experiment(broken, LoadGenerator.ClientOf(csharp), Transports.Tcp, Workload.Get<Burst>(), 10, 10, 100, 0, 0)),
+            new(new Experiment(csharp, LoadGenerator.ClientOf(csharp), Transports.Tcp, Workload.Get<Burst>(), 10, 10, 100, 0, 0)),
         ];
         var exit = await SuiteRunner.RunAsync(Repo.Root, plan, new RunSettings(Repeats: 1, Warmups: 0), results.Path, build: true, CancellationToken.None);
         Assert.Equal(1, exit);

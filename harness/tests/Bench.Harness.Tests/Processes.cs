@@ -9,11 +9,10 @@ public static class Processes
 {
     public static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
 
-    public static async Task<(ManagedProcess Server, string Host, int Port)> StartServerAsync(Implementation impl, params string[] extra)
+    public static async Task<(ServerProcess Server, string Host, int Port)> StartServerAsync(Implementation impl, params string[] extra)
     {
-        var server = ManagedProcess.Start($"server {impl.Name}", [.. impl.ServerCommand!, "--host", "127.0.0.1", "--port", "0", .. extra], impl.Folder);
-        var line = await server.WaitForLineAsync(ReadyLine.Matches, Patience, CancellationToken.None);
-        var (host, port) = ReadyLine.Parse(line).TcpEndpoint;
+        var server = await ServerProcess.StartAsync(impl, [.. ServerProcess.Loopback, .. extra], cpus: null, CancellationToken.None, Patience);
+        var (host, port) = server.Ready.TcpEndpoint;
         return (server, host, port);
     }
 

@@ -40,8 +40,7 @@ public static class Repo
         return data;
     }
 
-    public static bool SpeaksRawTcpEcho(Implementation i) =>
-        i.Transports.Contains(Transports.Tcp) && i.Workloads.Intersect([Workloads.Burst, Workloads.Persistent]).Any();
+    public static bool SpeaksRawTcpEcho(Implementation i) => Workloads.EchoWorkload.SpeaksEcho(i);
 }
 
 /// <summary>A scratch folder deleted after the test.</summary>

@@ -2,6 +2,7 @@ using Bench.Harness.Catalog;
 using Bench.Harness.Report;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
+using Bench.Harness.Workloads;
 
 namespace Bench.Harness.Tests;
 
@@ -46,12 +47,12 @@ public class SuiteTests
         var plan = SuitePlan.Build(Repo.Catalog, new SuiteOptions { ReferenceClient = "csharp" });
         var defaults = Repo.Catalog.All.Where(i => i.InDefaultSuite && i.HasServer && i.HasClient && Repo.SpeaksRawTcpEcho(i)).ToList();
         foreach (var impl in defaults)
-            Assert.Contains(plan, p => p.Experiment.Server == impl && p.Experiment.Client == impl && p.Experiment.IsBurst && p.Experiment.Connections == 10_000);
-        var referenced = plan.Where(p => p.Experiment.Client.Name == "csharp" && p.Experiment.Server.Name != "csharp").Select(p => p.Experiment).ToList();
+            Assert.Contains(plan, p => p.Experiment.Server == impl && p.Experiment.Load.Client == impl && p.Experiment.Workload is Burst && p.Experiment.Connections == 10_000);
+        var referenced = plan.Where(p => p.Experiment.Load.Name == "csharp" && p.Experiment.Server.Name != "csharp").Select(p => p.Experiment).ToList();
         foreach (var server in defaults.Where(i => i.Name != "csharp"))
         {
-            Assert.Single(referenced, e => e.Server == server && e.IsBurst && e.Connections == 10_000);
-            Assert.Single(referenced, e => e.Server == server && e.Workload == "persistent" && e.Rate == 0);
+            Assert.Single(referenced, e => e.Server == server && e.Workload is Burst && e.Connections == 10_000);
+            Assert.Single(referenced, e => e.Server == server && e.Workload.Name == "persistent" && e.Rate == 0);
         }
         Assert.DoesNotContain(plan, p => p.Experiment.Server.Name == "csharp-saea"); // not in the default suite
     }
@@ -63,14 +64,14 @@ public class SuiteTests
         {
             Only = ["csharp", "csharp-grpc", "csharp-grpc-defaults"], Workloads = ["grpc-unary"], Payloads = [100, 65536],
         }).Select(p => p.Experiment).ToList();
-        Assert.All(grpc, e => Assert.Equal("grpc-unary", e.Workload));
+        Assert.All(grpc, e => Assert.Equal("grpc-unary", e.Workload.Name));
         foreach (var server in new[] { "csharp-grpc", "csharp-grpc-defaults" })
             foreach (var payload in new[] { 100, 65536 })
-                Assert.Single(grpc, e => e.Server.Name == server && e.UsesH2Load && e.Payload == payload);
+                Assert.Single(grpc, e => e.Server.Name == server && e.Load.Name == "h2load" && e.Load.Client is null && e.Payload == payload);
 
         var burst = SuitePlan.Build(Repo.Catalog, new SuiteOptions { Only = ["csharp", "csharp-grpc"], Workloads = ["burst"] });
         Assert.NotEmpty(burst);
-        Assert.All(burst, p => Assert.True(p.Experiment.IsBurst));
+        Assert.All(burst, p => Assert.True(p.Experiment.Workload is Burst));
     }
 
     [Fact]
@@ -83,7 +84,7 @@ public class SuiteTests
         Assert.Equal(servers.Count * clients.Count, plan.Count);
         foreach (var s in servers)
             foreach (var c in clients)
-                Assert.Single(plan, p => p.Experiment.Server == s && p.Experiment.Client == c);
+                Assert.Single(plan, p => p.Experiment.Server == s && p.Experiment.Load.Client == c);
     }
 
     [Fact]

@@ -25,8 +25,8 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
     public async Task StartAsync(CancellationToken cancel)
     {
         var s = _bench.Settings;
-        var channels = s.Channels;
-        for (var i = 0; i < channels; i++)
+        var connections = s.Connections;
+        for (var i = 0; i < connections; i++)
         {
             var (socket, authority) = await ConnectAsync(s, cancel);
             var connection = new H2Connection(socket, authority);
@@ -34,15 +34,15 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
             await connection.StartAsync(cancel);
             // Not told how many connections: open as many as the server's stream limit needs
             // (10 for 10,000 calls on the tuned server, 100 on one with Kestrel's default 100).
-            if (i == 0 && !s.ChannelsGiven)
-                channels = Math.Max(channels, (int)Math.Min(s.Concurrency, ((long)Streams(s) + connection.MaxConcurrentStreams - 1) / connection.MaxConcurrentStreams));
+            if (i == 0 && !s.ConnectionsGiven)
+                connections = Math.Max(connections, (int)Math.Min(s.InFlight, ((long)Streams(s) + connection.MaxConcurrentStreams - 1) / connection.MaxConcurrentStreams));
         }
         // More calls per connection than the server allows would queue inside the client and
         // measure the queue; say so instead of hiding it.
-        var perConnection = (Streams(s) + channels - 1) / channels;
+        var perConnection = (Streams(s) + connections - 1) / connections;
         if (perConnection > _connections[0].MaxConcurrentStreams)
             Console.Error.WriteLine($"csharp-grpc-client: {perConnection} calls per connection but the server allows " +
-                                    $"{_connections[0].MaxConcurrentStreams} streams; the rest wait in the client (use --channels)");
+                                    $"{_connections[0].MaxConcurrentStreams} streams; the rest wait in the client (use more --connections)");
 
         PrepareRequests();
         var stream = new H2Stream();
@@ -56,7 +56,7 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
 
     /// <summary>HTTP/2 streams the load keeps open at once: one per call, or one per D pipelined calls.</summary>
     private static int Streams(ClientSettings s) =>
-        s.Workload == Workload.Stream && s.StreamDepth > 1 ? (s.Concurrency + s.StreamDepth - 1) / s.StreamDepth : s.Concurrency;
+        s.Workload == Workload.Stream && s.StreamDepth > 1 ? (s.InFlight + s.StreamDepth - 1) / s.StreamDepth : s.InFlight;
 
     /// <summary>The connections actually opened (the report names them).</summary>
     public int Connections => _connections.Count;

@@ -1,3 +1,5 @@
+using Bench.Harness.Workloads;
+
 namespace Bench.Harness.Catalog;
 
 /// <summary>One catalog entry, resolved: commands are absolute, defaults are filled in.</summary>
@@ -10,12 +12,12 @@ public sealed record Implementation(
     IReadOnlyList<string>? ServerCommand,
     IReadOnlyList<string>? ClientCommand,
     IReadOnlyList<string> Transports,
-    IReadOnlyList<string> Workloads,
-    bool InDefaultSuite)
+    IReadOnlyList<Workload> Workloads,
+    bool InDefaultSuite,
+    string? ClientProgram = null)
 {
     public bool HasServer => ServerCommand is not null;
     public bool HasClient => ClientCommand is not null;
-    public bool Supports(string transport, string workload) => Transports.Contains(transport) && Workloads.Contains(workload);
 }
 
 /// <summary>Every implementation in the repository, discovered from the bench.json files.</summary>
@@ -41,8 +43,9 @@ public sealed class ImplementationCatalog(IReadOnlyList<Implementation> all)
                     spec.Name, manifest.Language, spec.Design, folder, manifest.Build,
                     Resolve(spec.Server, folder), Resolve(spec.Client, folder),
                     spec.Transports ?? [Catalog.Transports.Tcp],
-                    spec.Workloads ?? [Catalog.Workloads.Burst, Catalog.Workloads.Persistent],
-                    spec.InDefaultSuite ?? true));
+                    spec.Workloads?.Select(w => Workload.Find(w)!).ToList() ?? [.. Workload.All.OfType<EchoWorkload>()],
+                    spec.InDefaultSuite ?? true,
+                    spec.Client is null ? null : string.Join(' ', spec.Client)));
             }
         }
         return new ImplementationCatalog(found);

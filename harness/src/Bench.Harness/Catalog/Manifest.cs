@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Bench.Harness.Workloads;
 
 namespace Bench.Harness.Catalog;
 
@@ -46,6 +47,8 @@ public sealed record Manifest(
             if (impl.Server is { Count: 0 } || impl.Client is { Count: 0 }) throw new ManifestException(path, $"{impl.Name}: an empty command");
             foreach (var t in impl.Transports ?? [])
                 if (!Transports.Known.Contains(t)) throw new ManifestException(path, $"{impl.Name}: transport '{t}' is not one of {string.Join(", ", Transports.Known)}");
+            foreach (var w in impl.Workloads ?? [])
+                if (Workload.Find(w) is null) throw new ManifestException(path, $"{impl.Name}: workload '{w}' is not one of {Workload.Names}");
         }
     }
 }
@@ -71,11 +74,6 @@ public static class Transports
 {
     public const string Tcp = "tcp", Unix = "unix", Vsock = "vsock", Memif = "memif";
     public static readonly IReadOnlyList<string> Known = [Tcp, Unix, Vsock, Memif];
-}
-
-public static class Workloads
-{
-    public const string Burst = "burst", Persistent = "persistent";
 }
 
 public sealed class ManifestException(string path, string problem) : Exception($"{path}: {problem}");

@@ -1,4 +1,6 @@
 using Bench.Harness.Build;
+using Bench.Harness.LoadTools;
+using Bench.Harness.Workloads;
 using Bench.Harness.Catalog;
 using Bench.Harness.Report;
 using Bench.Harness.Results;
@@ -18,14 +20,15 @@ public static class Commands
             Only = a.List("--only"),
             Workloads = a.List("--workload"),
             Connections = a.Ints("--connections", 1, 1_000_000) ?? defaults.Connections,
+            InFlight = a.Int("--in-flight", 1, 1_000_000) ?? a.Int("--calls", 1, 1_000_000) ?? defaults.InFlight,
             Payloads = a.Ints("--payload", 1, 64 << 20) ?? defaults.Payloads,
             DurationS = a.Number("--duration", 0.1, 3600) ?? defaults.DurationS,
             Rate = a.Number("--rate", 0, 1e9) ?? defaults.Rate,
             Sweep = a.Flag("--sweep"),
             Matrix = a.Flag("--matrix"),
             ReferenceClient = a.Text("--reference-client") ?? defaults.ReferenceClient,
-            VariantConnections = a.Int("--calls", 1, 1_000_000) ?? defaults.VariantConnections,
-            H2Load = !a.Flag("--no-h2load") && defaults.H2Load,
+            // --no-NAME: every independent tool can be left out by name.
+            LoadTools = defaults.LoadTools.Where(t => !a.Flag($"--no-{t.Name}")).ToList(),
         };
         var settings = new RunSettings(
             Repeats: a.Int("--repeats", 1, 1000) ?? (quick ? 2 : 5),
@@ -39,12 +42,18 @@ public static class Commands
         var results = Path.GetFullPath(a.Text("--results") ?? Path.Combine(root, "results"));
         a.EnsureEmpty();
 
-        var catalog = ImplementationCatalog.Discover(root);
-        var known = catalog.All.SelectMany(i => i.Workloads).Distinct().Order().ToList();
         foreach (var w in options.Workloads ?? [])
-            if (!known.Contains(w)) throw new UsageException($"--workload: no implementation has a workload '{w}' (known: {string.Join(", ", known)})");
-        var plan = SuitePlan.Build(catalog, options);
+            if (Workload.Find(w) is null) throw new UsageException($"--workload: no workload '{w}' (known: {Workload.Names})");
+        var plan = SuitePlan.Build(ImplementationCatalog.Discover(root), options);
         if (plan.Count == 0) throw new UsageException("nothing to run: no implementation in the selection has a server and a client for these workloads");
+        var problems = PlanValidator.Check(plan, settings, build);
+        foreach (var p in problems.Skipped) Console.Error.WriteLine($"bench: will skip: {p}");
+        foreach (var p in problems.Fatal) Console.Error.WriteLine($"bench: cannot run: {p}");
+        if (problems.Fatal.Count > 0)
+        {
+            Console.Error.WriteLine($"bench: {problems.Fatal.Count} problems stop this suite; nothing was built or run");
+            return 2;
+        }
         return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);
     }
 
@@ -64,56 +73,47 @@ public static class Commands
         var catalog = ImplementationCatalog.Discover(root);
         var chosen = a.List("--only") is { } only ? catalog.Select(only) : catalog.All;
         a.EnsureEmpty();
-        var failed = 0;
-        foreach (var (folder, spec) in chosen.Select(i => (i.Folder, i.Build)).Distinct())
-        {
-            Console.Error.WriteLine($"bench: building {Path.GetRelativePath(root, folder)} ({spec.Toolchain})");
-            var outcome = await Builder.BuildAsync(folder, spec, TimeSpan.FromMinutes(15), cancel);
-            if (!outcome.Succeeded)
-            {
-                failed++;
-                Console.Error.WriteLine(outcome.Log);
-                Console.Error.WriteLine($"bench: build of {Path.GetRelativePath(root, folder)} failed: {outcome.Error}");
-            }
-        }
-        return failed == 0 ? 0 : 1;
+        return await BuildStage.EnsureBuiltAsync(root, chosen, cancel) ? 0 : 1;
     }
 
+    /// <summary>`serve NAME`: build it if needed, start its server alone, print its ready line, run until Ctrl-C.</summary>
     public static async Task<int> ServeAsync(string root, ArgReader a, CancellationToken cancel)
     {
         var name = a.Positional() ?? throw new UsageException("serve needs an implementation NAME (see 'list')");
-        var impl = ImplementationCatalog.Discover(root).Select([name])[0];
-        if (!impl.HasServer) throw new UsageException($"{name} has no server");
         var socket = a.Text("--socket");
         var role = a.Text("--role");
         var port = a.Int("--port", 0, 65535) ?? 0;
         var host = a.Text("--host") ?? "127.0.0.1";
         var cpus = a.Text("--cpus");
         a.EnsureEmpty();
+        var impl = ImplementationCatalog.Discover(root).Select([name])[0];
+        if (!impl.HasServer) throw new UsageException($"{name} has no server");
         if (role is not null && role is not ("master" or "slave")) throw new UsageException("--role takes master or slave");
+        if (cpus is not null && PlanValidator.CpuProblem(cpus) is { } bad) throw new UsageException($"--cpus {cpus}: {bad}");
+        if (!await BuildStage.EnsureBuiltAsync(root, [impl], cancel)) return 1;
 
-        string[] address = socket is null ? ["--host", host, "--port", port.ToString()]
+        IReadOnlyList<string> listen = socket is null ? ServerProcess.Tcp(host, port)
             : impl.Transports.Contains(Transports.Memif) ? ["--memif-socket", socket, .. role is null ? Array.Empty<string>() : ["--role", role]]
             : ["--unix", socket];
-        await using var server = ManagedProcess.Start($"server {name}", [.. impl.ServerCommand!, .. address], impl.Folder, cpus);
-        try
+        ServerProcess server;
+        try { server = await ServerProcess.StartAsync(impl, listen, cpus, cancel); }
+        catch (ServerStartException e) { Console.Error.WriteLine($"bench: {e.Message}"); return 1; }
+        await using (server)
         {
-            Console.WriteLine(await server.WaitForLineAsync(ReadyLine.Matches, TimeSpan.FromSeconds(30), cancel));
+            Console.WriteLine($"READY {server.Ready.Transport} {server.Ready.Address}");
             Console.Error.WriteLine($"bench: {name} is serving; Ctrl-C stops it");
-            var exit = await server.Exited.WaitAsync(cancel);
-            Console.Error.WriteLine($"bench: {name} exited with status {exit}: {server.StderrTail}");
-            return exit == 0 ? 0 : 1;
-        }
-        catch (OperationCanceledException)
-        {
-            var clean = await server.StopAsync(TimeSpan.FromSeconds(5));
-            Console.Error.WriteLine(clean ? $"bench: {name} stopped" : $"bench: {name} ignored SIGTERM for 5 s and was killed");
-            return clean ? 0 : 1;
-        }
-        catch (Exception e) when (e is ProcessExitedException or TimeoutException)
-        {
-            Console.Error.WriteLine($"bench: {e.Message}");
-            return 1;
+            try
+            {
+                var exit = await server.Process.Exited.WaitAsync(cancel);
+                Console.Error.WriteLine($"bench: {name} exited with status {exit}: {server.Process.StderrTail}");
+                return exit == 0 ? 0 : 1;
+            }
+            catch (OperationCanceledException)
+            {
+                var clean = await server.StopAsync();
+                Console.Error.WriteLine(clean ? $"bench: {name} stopped" : $"bench: {name} ignored SIGTERM for {ServerProcess.StopGrace.TotalSeconds:F0} s and was killed");
+                return clean ? 0 : 1;
+            }
         }
     }
 
@@ -138,49 +138,54 @@ public static class Commands
     }
 
     /// <summary>
-    /// `load NAME --target HOST:PORT`: one implementation's client alone against a server that is
-    /// already running (started with `serve`, or anyone's), its own output shown as it comes.
+    /// `load NAME --target HOST:PORT`: one implementation's client (built first if needed) alone
+    /// against a server that is already running (started with `serve`, or anyone's), with the
+    /// suite's defaults for its workload, its own output shown as it comes.
     /// </summary>
     public static async Task<int> LoadAsync(string root, ArgReader a, CancellationToken cancel)
     {
         var name = a.Positional() ?? throw new UsageException("load needs an implementation NAME (see 'list')");
         var target = a.Text("--target") ?? throw new UsageException("load needs --target HOST:PORT (or --target unix:PATH)");
-        var duration = a.Number("--duration", 0.1, 86_400) ?? 10;
+        var suite = new SuiteOptions();
+        var duration = a.Number("--duration", 0.1, 86_400) ?? suite.DurationS;
         var connections = a.Int("--connections", 1, 1_000_000);
-        var concurrency = a.Int("--concurrency", 1, 1_000_000);
-        var workload = a.Text("--workload");
-        var payload = a.Int("--payload", 1, 64 << 20) ?? 100;
+        var inFlight = a.Int("--in-flight", 1, 1_000_000) ?? a.Int("--concurrency", 1, 1_000_000);
+        var workloadName = a.Text("--workload");
+        var payload = a.Int("--payload", 1, 64 << 20) ?? suite.Payloads[0];
         var rate = a.Number("--rate", 0, 1e9) ?? 0;
         a.EnsureEmpty();
         var impl = ImplementationCatalog.Discover(root).Select([name])[0];
         if (!impl.HasClient) throw new UsageException($"{name} has no client");
-        workload ??= impl.Workloads.Contains(Workloads.Persistent) ? Workloads.Persistent : impl.Workloads[0];
+        var workload = workloadName is null ? impl.Workloads.FirstOrDefault(w => w is Persistent) ?? impl.Workloads[0]
+            : impl.Workloads.FirstOrDefault(w => w.Name == workloadName)
+              ?? throw new UsageException($"{name} does not run '{workloadName}' (it runs {string.Join(", ", impl.Workloads)})");
 
-        string[] address;
+        IReadOnlyList<string> address;
         if (target.StartsWith("unix:", StringComparison.Ordinal)) address = ["--unix", target[5..]];
         else
         {
-            try { var (host, port) = ReadyLine.Parse($"READY tcp {target}").TcpEndpoint; address = ["--host", host, "--port", port.ToString()]; }
+            try { var (host, port) = ReadyLine.Parse($"READY tcp {target}").TcpEndpoint; address = ServerProcess.Tcp(host, port); }
             catch (FormatException) { throw new UsageException($"--target '{target}' is not HOST:PORT or unix:PATH"); }
         }
-        // gRPC clients separate HTTP/2 connections (--channels) from calls in flight (the contract's
-        // --connections); a raw echo client has one request in flight per connection.
-        var grpc = workload.StartsWith("grpc-", StringComparison.Ordinal);
-        if (!grpc && concurrency is not null && connections is not null && concurrency != connections)
-            throw new UsageException($"{name} keeps one request in flight per connection: give --connections or --concurrency, not both");
-        string[] load = grpc
-            ? [.. concurrency is { } c ? ["--connections", c.ToString()] : Array.Empty<string>(), .. connections is { } ch ? ["--channels", ch.ToString()] : Array.Empty<string>()]
-            : ["--connections", (connections ?? concurrency ?? 100).ToString()];
-        string[] args = [.. impl.ClientCommand!, .. address, .. load, "--workload", workload, "--payload", payload.ToString(),
-            .. workload == Workloads.Burst ? Array.Empty<string>() : ["--duration", duration.ToString(System.Globalization.CultureInfo.InvariantCulture)],
-            .. rate > 0 ? ["--rate", rate.ToString(System.Globalization.CultureInfo.InvariantCulture)] : Array.Empty<string>()];
-        Console.Error.WriteLine($"bench: {string.Join(' ', args.Skip(impl.ClientCommand!.Count - 1))}");
-        var result = await CliWrap.Cli.Wrap(args[0]).WithArguments(args.Skip(1)).WithWorkingDirectory(impl.Folder)
-            .WithStandardOutputPipe(CliWrap.PipeTarget.ToStream(Console.OpenStandardOutput()))
-            .WithStandardErrorPipe(CliWrap.PipeTarget.ToStream(Console.OpenStandardError()))
-            .WithValidation(CliWrap.CommandResultValidation.None)
-            .ExecuteAsync(cancel);
-        return result.ExitCode;
+        if (!workload.Multiplexes && inFlight is not null && inFlight != (connections ?? inFlight))
+            throw new UsageException($"{workload.Name} keeps one request in flight per connection: give --connections, not --in-flight");
+        var conns = connections ?? (workload.Multiplexes ? workload.DefaultConnections(suite) : inFlight ?? workload.DefaultConnections(suite));
+        var calls = workload.Multiplexes ? inFlight ?? suite.InFlight : conns;
+        var args = ContractArguments.Client(address, workload, conns, calls, payload, rate, duration, samplesPath: null, TimeSpan.FromSeconds(30));
+        if (!await BuildStage.EnsureBuiltAsync(root, [impl], cancel)) return 1;
+
+        Console.Error.WriteLine($"bench: {impl.ClientProgram} {string.Join(' ', args)}");
+        await using var client = ManagedProcess.Start($"client {name}", [.. impl.ClientCommand!, .. args], impl.Folder,
+            onStdout: Console.Out.WriteLine, onStderr: Console.Error.WriteLine);
+        return await client.Exited.WaitAsync(cancel);
+    }
+
+    /// <summary>`load-tool NAME ...`: an independent tool's adapter, as the harness starts it in place of a client.</summary>
+    public static async Task<int> LoadToolAsync(string name, IReadOnlyList<string> contractArguments, CancellationToken cancel)
+    {
+        var tool = IndependentLoadTools.Find(name)
+            ?? throw new UsageException($"no load tool '{name}' (known: {string.Join(", ", IndependentLoadTools.All.Select(t => t.Name))})");
+        return await tool.RunAdapterAsync(contractArguments, cancel);
     }
 
     public static int Report(ArgReader a)

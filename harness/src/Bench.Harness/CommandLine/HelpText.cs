@@ -1,8 +1,17 @@
+using Bench.Harness.LoadTools;
+using Bench.Harness.Workloads;
+
 namespace Bench.Harness.CommandLine;
 
 public static class HelpText
 {
-    public const string Usage = """
+    /// <summary>Workloads and load tools are listed from their types, so the text never goes stale.</summary>
+    private static string WorkloadList => string.Join("\n", Workload.All.Select(w => $"                           {w.Name,-16} {w.Description}"));
+
+    private static string ToolOptions => string.Join("\n", IndependentLoadTools.All.Select(t =>
+        $"  --no-{t.Name,-20} skip the rows loaded by {t.Name} (an independent load tool; run when installed)"));
+
+    public static string Usage => $$"""
         usage: ./run-all.sh [COMMAND] [OPTIONS]
 
         Builds every implementation from source, runs the echo benchmarks pinned to separate
@@ -13,13 +22,13 @@ public static class HelpText
           run (default)            build, run the suite, report
           list                     one implementation a line: name, language, design
           build [--only N,..]      build implementations without running them
-          serve NAME [--port P] [--host H] [--socket PATH] [--role master|slave]
-                                   start one server alone, print its ready line, run until Ctrl-C
-          load NAME --target HOST:PORT|unix:PATH [--duration S] [--connections N] [--concurrency N]
+          serve NAME [--port P] [--host H] [--socket PATH] [--role master|slave] [--cpus LIST]
+                                   build NAME if needed, start its server alone, print its ready
+                                   line, run until Ctrl-C
+          load NAME --target HOST:PORT|unix:PATH [--duration S] [--connections N] [--in-flight N]
                    [--workload W] [--payload B] [--rate R]
-                                   run one client alone against a running server (e.g. one from
-                                   'serve'); for gRPC, --connections is HTTP/2 connections and
-                                   --concurrency the calls in flight
+                                   build NAME's client if needed and run it alone against a running
+                                   server (e.g. one from 'serve'), with the suite's defaults
           report RUNS.csv [--out DIR]
                                    redraw summary.md and every chart from a CSV (old ones too)
           compare BASE.csv NEW.csv [--threshold PCT] [--alpha P] [--out DIR]
@@ -29,7 +38,7 @@ public static class HelpText
                                    BenchmarkDotNet microbenchmarks of the C# hot paths (every
                                    *Benchmarks.csproj), folded into a result set (default
                                    results/latest) as microbench.csv and a summary section
-          torture NAME [--idle N]  throw rude peers at one server (random bytes, one byte at a time,
+          torture NAME [--idle N]  build NAME if needed and throw rude peers at one server (random bytes, one byte at a time,
                                    half-close, resets, N idle connections, a slow reader, empty
                                    connections) and print a table of cases; exit 1 if any failed
           test                     (run-all.sh only) install what is missing and run every test suite
@@ -38,9 +47,13 @@ public static class HelpText
           --quick                  a small suite for CI and PR checks (1,000-connection burst,
                                    100 connections x 1 s persistent, 2 repeats)
           --only NAME[,NAME..]     just these implementations (see 'list')
-          --workload W[,W..]       burst, persistent, or a variant's own such as grpc-unary or
-                                   memif-polling (default: every workload)
-          --connections N[,N..]    connection counts (default 10000 burst, 1000 persistent)
+          --workload W[,W..]       these workloads only (default: every one):
+        {{WorkloadList}}
+          --connections N[,N..]    transport connections (default: 10000 burst, 1000 persistent,
+                                   2 for gRPC, always 1 for memif)
+          --in-flight N            requests outstanding at once where a connection carries several
+                                   (gRPC calls, memif frames; default 200, --quick 16); a raw echo
+                                   connection always carries one
           --payload B[,B..]        payload bytes (default 100)
           --repeats N              measured repeats per experiment (default 5), after 1 warm-up
           --warmups N              warm-up passes for bursts and open-loop runs, not recorded (default 1)
@@ -52,8 +65,8 @@ public static class HelpText
           --sweep                  connections 100, 1000, 10000 and payloads 64 B-64 KiB
           --matrix                 every client against every server (burst) and a heatmap
           --reference-client NAME  the one client run against every server (default cpp-epoll)
-          --calls N                requests in flight for gRPC and memif workloads (default 200)
-          --no-h2load              skip the gRPC unary rows loaded by h2load (run when it is installed)
+          --calls N                the same as --in-flight
+        {{ToolOptions}}
           --server-cpus LIST       taskset CPU list for servers (default 0)
           --client-cpus LIST       taskset CPU list for clients (default 1)
           --timeout S              per-connection timeout handed to clients (default 30)

@@ -3,6 +3,12 @@ using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
 using Google.Protobuf;
+using Bench.Harness.Catalog;
+using Bench.Harness.CommandLine;
+using Bench.Harness.Machine;
+using Bench.Harness.Results;
+using Bench.Harness.Run;
+using Bench.Harness.Workloads;
 using GrpcBench.Protos;
 
 namespace Bench.Harness.LoadTools;
@@ -12,20 +18,88 @@ namespace Bench.Harness.LoadTools;
 public sealed record H2LoadOutput(double Seconds, long Succeeded, long Failed, long Errored, long TimedOut, double ReqPerS);
 
 /// <summary>
-/// h2load (nghttp2's C HTTP/2 load generator) as a second load tool for gRPC unary rows, so a
+/// h2load (nghttp2's C HTTP/2 load generator) as an independent load tool for gRPC unary, so a
 /// figure can be checked against a load generator that is not ours. h2load knows nothing of
-/// gRPC: the harness builds the length-prefixed request from bench.proto, checks once that the
+/// gRPC: its adapter builds the length-prefixed request from bench.proto, checks once that the
 /// server answers it with grpc-status 0 and the exact echo (h2load cannot read grpc-status),
-/// then runs h2load and reads its summary and its per-request log.
+/// runs h2load, and turns its summary and per-request log into the contract's RESULT line and
+/// samples file.
 /// </summary>
-public static partial class H2Load
+public sealed partial class H2Load : IIndependentLoadTool
 {
     public const string Name = "h2load";
     public const string UnaryPath = "/bench.Echo/Unary";
 
     /// <summary>Whether h2load is on PATH (scripts/setup.sh installs it from nghttp2-client).</summary>
-    public static bool IsInstalled { get; } =
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Any(d => File.Exists(Path.Combine(d, Name)));
+    public static bool IsInstalled { get; } = Programs.Exists(Name);
+
+    string IIndependentLoadTool.Name => Name;
+    bool IIndependentLoadTool.IsInstalled => IsInstalled;
+    public IReadOnlyList<string> VersionCommand => [Name, "--version"];
+    public bool Drives(Workload workload) => workload is GrpcUnary;
+    public bool Speaks(string transport) => transport == Transports.Tcp;
+
+    /// <summary>
+    /// The adapter: contract client arguments in; the check call, then h2load under GNU time
+    /// (so the RESULT line can carry h2load's own CPU, not the adapter's); RESULT and samples out.
+    /// </summary>
+    public async Task<int> RunAdapterAsync(IReadOnlyList<string> contractArguments, CancellationToken cancel)
+    {
+        var a = new ArgReader(contractArguments);
+        if (a.Text("--unix") is not null) throw new UsageException("h2load drives TCP only");
+        var host = a.Text("--host") ?? "127.0.0.1";
+        var port = a.Int("--port", 1, 65535) ?? throw new UsageException("--port is required");
+        var connections = a.Int("--connections", 1, 1_000_000) ?? 2;
+        var inFlight = a.Int("--in-flight", 1, 10_000_000) ?? 200;
+        var payload = a.Int("--payload", 0, 64 << 20) ?? 100;
+        var workload = a.Text("--workload") ?? Workload.Get<GrpcUnary>().Name;
+        var duration = a.Number("--duration", 0.001, 86_400) ?? 5;
+        var samples = a.Text("--samples");
+        var timeout = a.Number("--timeout", 0.001, 86_400) ?? 30;
+        if (a.Number("--rate", 0, 1e9) is > 0) throw new UsageException("h2load's --rate paces connections, not requests: open loop is not offered");
+        a.EnsureEmpty();
+        if (Workload.Find(workload) is not { } w || !Drives(w)) throw new UsageException($"h2load drives {Workload.Get<GrpcUnary>().Name} only, not '{workload}'");
+
+        if (await VerifyAsync(host, port, payload, cancel) is { } wrong)
+        {
+            Console.Error.WriteLine($"h2load adapter: the check call failed before loading: {wrong}");
+            return 1;
+        }
+        var scratch = Directory.CreateTempSubdirectory("bench-h2load-").FullName;
+        try
+        {
+            var (frame, log, usage) = (Path.Combine(scratch, "request.frame"), Path.Combine(scratch, "h2load.log"), Path.Combine(scratch, "usage.txt"));
+            await File.WriteAllBytesAsync(frame, RequestFrame(payload), cancel);
+            await using var h2load = ManagedProcess.Start(Name, [.. ProcessUsage.TimeCommand(usage), .. Command(host, port, connections, inFlight, duration, frame, log)], scratch);
+            var exit = await h2load.Exited.WaitAsync(TimeSpan.FromSeconds(duration * 2 + timeout), cancel);
+            var output = Parse(string.Join('\n', h2load.StdoutLines));
+            var latencies = ReadLogSamples(log);
+            if (samples is not null) LatencySamples.WriteFile(samples, latencies);
+            var cpu = ProcessUsage.ReadTimeOutput(usage);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"h2load: {output.Succeeded} succeeded, {output.Failed} failed in {output.Seconds:F2} s, {output.ReqPerS:F0} req/s"));
+            // h2load counts no requests per connection, so conn_min and conn_max are left out.
+            var loadUsage = cpu is { } c ? string.Create(CultureInfo.InvariantCulture, $" load_user_ms={(long)c.UserMs} load_sys_ms={(long)c.SystemMs} load_peak_rss_kb={c.PeakRssKb}") : "";
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"RESULT ok={output.Succeeded} failed={output.Failed} wall_ns={(long)(output.Seconds * 1e9)} bytes={output.Succeeded * payload}{loadUsage}"));
+            if (exit != 0) Console.Error.WriteLine($"h2load exited with status {exit}: {h2load.StderrTail}");
+            return output.Failed == 0 && exit == 0 ? 0 : 1;
+        }
+        catch (FormatException e)
+        {
+            Console.Error.WriteLine($"h2load adapter: {e.Message}");
+            return 1;
+        }
+        catch (TimeoutException)
+        {
+            Console.Error.WriteLine($"h2load adapter: h2load did not finish within {duration * 2 + timeout:F0} s and was killed");
+            return 1;
+        }
+        finally
+        {
+            Directory.Delete(scratch, recursive: true);
+        }
+    }
 
     /// <summary>The payload bytes an h2load request carries: fixed, since every request is the same frame.</summary>
     public static byte[] Payload(int size) => Enumerable.Range(0, size).Select(j => (byte)(j % 251)).ToArray();
@@ -70,14 +144,10 @@ public static partial class H2Load
         }
     }
 
-    /// <summary>
-    /// The h2load command: `connections` concurrent requests spread over up to two HTTP/2
-    /// connections (issue 11's measurement used 2 connections x 100 streams).
-    /// </summary>
-    public static IReadOnlyList<string> Command(string host, int port, int concurrency, double durationS, string frameFile, string logFile)
+    /// <summary>The h2load command: the calls in flight spread evenly over the connections as concurrent streams.</summary>
+    public static IReadOnlyList<string> Command(string host, int port, int connections, int inFlight, double durationS, string frameFile, string logFile)
     {
-        var connections = Math.Min(2, concurrency);
-        var streams = (int)Math.Ceiling(concurrency / (double)connections);
+        var streams = (int)Math.Ceiling(inFlight / (double)connections);
         return
         [
             "h2load", "-c", connections.ToString(CultureInfo.InvariantCulture), "-m", streams.ToString(CultureInfo.InvariantCulture),

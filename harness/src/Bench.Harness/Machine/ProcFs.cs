@@ -8,8 +8,11 @@ public readonly record struct ProcessUsage(double UserMs, double SystemMs, long 
     public static readonly ProcessUsage None = new(0, 0, 0);
     public double CpuMs => UserMs + SystemMs;
 
+    /// <summary>GNU time (Debian's `time`), not the shell keyword.</summary>
+    public const string TimeProgram = "/usr/bin/time";
+
     /// <summary>GNU time, writing "user-seconds system-seconds max-rss-KiB" to a file when the command ends.</summary>
-    public static IReadOnlyList<string> TimeCommand(string outputPath) => ["/usr/bin/time", "-o", outputPath, "-f", "%U %S %M"];
+    public static IReadOnlyList<string> TimeCommand(string outputPath) => [TimeProgram, "-o", outputPath, "-f", "%U %S %M"];
 
     /// <summary>The usage GNU time wrote; null when the command was killed before it could.</summary>
     public static ProcessUsage? ReadTimeOutput(string path)

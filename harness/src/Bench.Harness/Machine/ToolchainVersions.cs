@@ -6,7 +6,8 @@ namespace Bench.Harness.Machine;
 /// <summary>The first line each toolchain prints of its version, for the result set's machine facts.</summary>
 public static class ToolchainVersions
 {
-    private static readonly (string Name, string[] Command)[] Probes =
+    /// <summary>Toolchains, then every independent load tool (each says how to ask its version).</summary>
+    private static readonly IReadOnlyList<(string Name, IReadOnlyList<string> Command)> Probes =
     [
         ("dotnet", ["dotnet", "--version"]),
         ("g++", ["g++", "--version"]),
@@ -15,7 +16,7 @@ public static class ToolchainVersions
         ("cargo", ["cargo", "--version"]),
         ("python3", ["python3", "--version"]),
         ("dpdk-testpmd", ["dpkg-query", "-W", "-f=${Version}", "dpdk"]),
-        ("h2load", ["h2load", "--version"]),
+        .. LoadTools.IndependentLoadTools.All.Select(t => (t.Name, t.VersionCommand)),
     ];
 
     public static async Task<IReadOnlyDictionary<string, string>> ReadAsync()

@@ -14,7 +14,7 @@ public static class Anomalies
                                    "A dropped SYN waits out the client's 1 s retransmit timer (then 3 s), so these wall times and the tail latency include " +
                                    "whole seconds of waiting that are not server work: compare the min with the median.";
         if (e.Bound == Run.Bottleneck.Client)
-            yield return $"The load generator's core ({e.Client}) was saturated and the server's was not: this figure is the load generator's limit, not the server's.";
+            yield return $"The load generator's core ({e.Generator}) was saturated and the server's was not: this figure is the load generator's limit, not the server's.";
         if (e.Bound == Run.Bottleneck.Both)
             yield return "Both cores were saturated: the client and the server share the limit.";
         if (e.Failed > 0)

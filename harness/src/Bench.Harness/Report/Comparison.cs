@@ -25,10 +25,11 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
         foreach (var now in ExperimentStats.Group(after))
         {
             if (!old.TryGetValue(Key(now), out var was)) continue;
-            foreach (var (figure, higherIsBetter, get) in Figures(now))
+            foreach (var figure in new[] { now.Workload.Headline, Figures.P99 })
             {
-                var b = was.Good.Select(get).OfType<double>().ToList();
-                var n = now.Good.Select(get).OfType<double>().ToList();
+                var higherIsBetter = figure.HigherIsBetter;
+                var b = was.Good.Select(figure.Get).OfType<double>().ToList();
+                var n = now.Good.Select(figure.Get).OfType<double>().ToList();
                 if (b.Count == 0 || n.Count == 0) continue;
                 var (mb, mn) = (Statistics.Median(b), Statistics.Median(n));
                 var change = mb == 0 ? 0 : (mn - mb) / mb;
@@ -37,21 +38,16 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
                 var verdict = p >= alpha ? (Math.Abs(change) > threshold ? Verdict.Noise : Verdict.Same)
                     : Math.Abs(change) <= threshold ? Verdict.Same
                     : better ? Verdict.Improvement : Verdict.Regression;
-                rows.Add(new ComparisonRow(now.IsVariant ? $"{now.Pair} {now.Load} {Charts.Bytes(now.Payload)}" : $"{now.Pair} {now.Workload} {now.Load} {Charts.Bytes(now.Payload)}", figure, higherIsBetter, b, n, change, p, verdict));
+                var experiment = now.Workload.Multiplexes ? $"{now.Pair} {now.Load} {ChartCanvas.Bytes(now.Payload)}"
+                    : $"{now.Pair} {now.Workload.Name} {now.Load} {ChartCanvas.Bytes(now.Payload)}";
+                rows.Add(new ComparisonRow(experiment, figure.Heading, higherIsBetter, b, n, change, p, verdict));
             }
         }
         return new Comparison(rows, threshold, alpha);
     }
 
-    private static string Key(ExperimentStats s) => $"{s.Server}|{s.Client}|{s.Transport}|{s.Workload}|{s.Connections}|{s.Payload}|{(s.Rate > 0 ? "open" : "closed")}";
-
-    /// <summary>The headline figure of each workload, and its tail latency.</summary>
-    private static IEnumerable<(string, bool, Func<RunRecord, double?>)> Figures(ExperimentStats s)
-    {
-        if (s.IsBurst) yield return ("wall ms", false, r => r.WallMs);
-        else yield return ("req/s", true, r => r.ReqPerS);
-        yield return ("p99 us", false, r => r.LatP99Us);
-    }
+    private static string Key(ExperimentStats s) =>
+        $"{s.Server}|{s.Generator}|{s.Transport}|{s.Workload.Name}|{s.Connections}|{s.InFlight}|{s.Payload}|{(s.Rate > 0 ? "open" : "closed")}";
 
     public string Write(string dir, string baseName, string newName)
     {
@@ -86,7 +82,7 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
     /// <summary>New median as a percentage of base, per experiment's headline figure.</summary>
     private string? Chart(string dir)
     {
-        var headline = Rows.Where(r => r.Figure != "p99 us").ToList();
+        var headline = Rows.Where(r => r.Figure != Figures.P99.Heading).ToList();
         if (headline.Count == 0) return null;
         var plot = new Plot();
         plot.Title("New as % of base (headline figure; > 100% is better)", size: 15);

@@ -1,10 +1,11 @@
 using Bench.Harness.Results;
+using Bench.Harness.Workloads;
 
 namespace Bench.Harness.Report;
 
 /// <summary>The repeats of one experiment, reduced to the figures a report shows.</summary>
 public sealed record ExperimentStats(
-    string Server, string Client, string Transport, string Workload, int Connections, int Payload, double Rate,
+    string Server, string Generator, string Transport, Workload Workload, int Connections, int InFlight, int Payload, double Rate,
     IReadOnlyList<RunRecord> Runs)
 {
     /// <summary>Only runs where every request echoed exactly count towards figures.</summary>
@@ -16,16 +17,23 @@ public sealed record ExperimentStats(
         return values.Count == 0 ? null : Statistics.Summarize(values);
     }
 
-    public Summary? Wall => Of(r => r.WallMs);
-    public Summary? ConnPerS => Of(r => r.ConnPerS);
-    public Summary? ReqPerS => Of(r => r.ReqPerS);
+    public Summary? Of(Figure figure) => Of(figure.Get);
+
+    /// <summary>The median of a figure over the good repeats, printed as the figure says.</summary>
+    public string Median(Figure figure) => figure.Print(Of(figure)?.Median);
+
+    public Summary? Wall => Of(Figures.WallMs);
+    public Summary? ConnPerS => Of(Figures.ConnPerS);
+    public Summary? ReqPerS => Of(Figures.ReqPerS);
     public long Failed => Runs.Sum(r => r.Failed);
-    public bool IsBurst => Workload == "burst";
-    public bool IsOwnPair => Server == Client;
-    public string Pair => IsOwnPair ? Server : $"{Server} ({Client} client)";
-    public bool IsVariant => Workload is not ("burst" or "persistent");
-    public string Load => IsVariant ? $"{Workload} over {Transport}, {Connections} in flight"
-        : Rate > 0 ? $"{Connections} conn @{Rate:F0}/s" : $"{Connections} conn";
+
+    /// <summary>The client implementation that made the load, empty when an independent tool did.</summary>
+    public string Client => Runs[0].Client;
+
+    /// <summary>What made the load, when not the implementation's own client (a reference client or an independent tool).</summary>
+    public bool IsOwnPair => Server == Generator;
+    public string Pair => IsOwnPair ? Server : Client.Length > 0 ? $"{Server} ({Generator} client)" : $"{Server} ({Generator})";
+    public string Load => Workload.DescribeLoad(this);
 
     /// <summary>The side that limited most of the good runs.</summary>
     public string Bound => Good.GroupBy(r => r.Bound).OrderByDescending(g => g.Count()).Select(g => g.Key).FirstOrDefault() ?? "";
@@ -34,6 +42,7 @@ public sealed record ExperimentStats(
 
     public static IReadOnlyList<ExperimentStats> Group(IEnumerable<RunRecord> rows) =>
         rows.GroupBy(r => r.Experiment)
-            .Select(g => new ExperimentStats(g.Key.Server, g.Key.Client, g.Key.Transport, g.Key.Workload, g.Key.Connections, g.Key.Payload, g.Key.Rate, g.ToList()))
+            .Select(g => new ExperimentStats(g.Key.Server, g.Key.Generator, g.Key.Transport, Workload.FromResults(g.Key.Workload),
+                g.Key.Connections, g.Key.InFlight, g.Key.Payload, g.Key.Rate, g.ToList()))
             .ToList();
 }

@@ -25,7 +25,7 @@ public static class ReportWriter
         Directory.CreateDirectory(dir);
         var stats = ExperimentStats.Group(rows);
         var caption = machine is null ? "machine unknown" : $"{machine.Caption}; server cpu {rows.FirstOrDefault()?.ServerCpus}, client cpu {rows.FirstOrDefault()?.ClientCpus}";
-        var charts = Charts.DrawAll(dir, stats, caption);
+        var charts = ChartCanvas.DrawAll(dir, stats, caption);
         var md = Markdown(rows, stats, charts, machine, microbench ?? []);
         var path = Path.Combine(dir, "summary.md");
         File.WriteAllText(path, md);
@@ -39,7 +39,7 @@ public static class ReportWriter
     }
 
     private static string Markdown(IReadOnlyList<RunRecord> rows, IReadOnlyList<ExperimentStats> stats,
-        IReadOnlyList<(string File, string Title)> charts, MachineFacts? machine, IReadOnlyList<MicrobenchRecord> microbench)
+        IReadOnlyList<DrawnChart> charts, MachineFacts? machine, IReadOnlyList<MicrobenchRecord> microbench)
     {
         var md = new StringBuilder();
         var runIds = string.Join(", ", rows.Select(r => r.RunId).Distinct());
@@ -51,23 +51,14 @@ public static class ReportWriter
                       "harness from every request's raw sample. `bound` names the pinned core that was saturated (>= 90% busy).");
         md.AppendLine();
 
-        foreach (var section in stats.GroupBy(s => Section(s)).OrderBy(g => g.Key.Order))
+        foreach (var section in stats.GroupBy(s => s.Workload.Section(s)).OrderBy(g => g.Key.Order))
         {
             md.AppendLine($"## {section.Key.Title}");
             md.AppendLine();
-            md.AppendLine("| server | client | load | payload | good/runs | wall ms median [min-max] (95% CI) | conn/s | req/s | p50 us | p99 us | p99.9 us | failed | server CPU us/req | client CPU us/req | server RSS MiB | bound | warm-up s |");
-            md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-            foreach (var e in section.OrderBy(s => s.Connections).ThenBy(s => s.Payload).ThenBy(s => s.Rate).ThenBy(s => s.Server).ThenBy(s => s.Client))
-            {
-                md.AppendLine(string.Join(" | ",
-                    $"| {e.Server}", e.Client, e.Load, Charts.Bytes(e.Payload), $"{e.Good.Count}/{e.Runs.Count}", Spread(e.Wall),
-                    N(e.ConnPerS?.Median), N(e.ReqPerS?.Median), N(e.Of(r => r.LatP50Us)?.Median), N(e.Of(r => r.LatP99Us)?.Median),
-                    N(e.Of(r => r.LatP999Us)?.Median), e.Failed.ToString(CultureInfo.InvariantCulture),
-                    N(e.Of(r => r.ServerCpuUsPerReq)?.Median, "F1"), N(e.Of(r => r.ClientCpuUsPerReq)?.Median, "F1"),
-                    N(e.Of(r => r.ServerPeakRssKb / 1024.0)?.Median, "F0"), e.Bound, N(e.Of(r => r.WarmupS)?.Median, "F1")) + " |");
-            }
-            md.AppendLine();
-            var notes = section.SelectMany(e => Anomalies.Explain(e).Select(n => $"- **{e.Pair}, {e.Load}, {Charts.Bytes(e.Payload)}**: {n}")).ToList();
+            var ordered = section.OrderBy(s => s.Connections).ThenBy(s => s.InFlight).ThenBy(s => s.Payload).ThenBy(s => s.Rate)
+                .ThenBy(s => s.Server).ThenBy(s => s.Generator).ToList();
+            foreach (var line in SummaryColumns.Table(ordered)) md.AppendLine(line);
+            var notes = section.SelectMany(e => Anomalies.Explain(e).Select(n => $"- **{e.Pair}, {e.Load}, {ChartCanvas.Bytes(e.Payload)}**: {n}")).ToList();
             if (notes.Count > 0)
             {
                 md.AppendLine("What the counters say:");
@@ -79,17 +70,17 @@ public static class ReportWriter
 
         foreach (var line in LoadToolRatios(stats)) md.AppendLine(line);
 
-        var fairness = stats.Where(s => s.Workload != "burst" && s.Good.Any(r => r.ConnMaxReq is not null)).ToList();
+        var fairness = stats.Where(s => !s.Workload.OneConnectionPerRequest && s.Good.Any(r => r.ConnMaxReq is not null)).ToList();
         if (fairness.Count > 0)
         {
-            md.AppendLine("## Fairness (persistent runs)");
+            md.AppendLine("## Fairness (held connections)");
             md.AppendLine();
             md.AppendLine("The fewest and most requests any one connection completed, over the good repeats: a wide gap means some connections starved.");
             md.AppendLine();
             md.AppendLine("| server | client | workload | load | fewest | most |");
             md.AppendLine("|---|---|---|---|---|---|");
             foreach (var e in fairness)
-                md.AppendLine($"| {e.Server} | {e.Client} | {e.Workload} | {e.Load} | {e.Good.Min(r => r.ConnMinReq)} | {e.Good.Max(r => r.ConnMaxReq)} |");
+                md.AppendLine($"| {e.Server} | {e.Generator} | {e.Workload.Name} | {e.Load} | {e.Good.Min(r => r.ConnMinReq)} | {e.Good.Max(r => r.ConnMaxReq)} |");
             md.AppendLine();
         }
 
@@ -97,7 +88,7 @@ public static class ReportWriter
         {
             md.AppendLine("## Charts");
             md.AppendLine();
-            foreach (var (file, title) in charts) md.AppendLine($"![{title}]({file})");
+            foreach (var chart in charts) md.AppendLine($"![{chart.Title}]({chart.File})");
             md.AppendLine();
         }
 
@@ -126,38 +117,28 @@ public static class ReportWriter
     }
 
     /// <summary>
-    /// The same server under its own client and under h2load: if the two disagree, the lower
-    /// figure is the load generator's, and the ratio says how much of the server it could measure.
+    /// The same server under its own client and under an independent load tool, in one run: if
+    /// the two disagree, the lower figure is the load generator's, and the ratio says how much of
+    /// the server it could measure.
     /// </summary>
     private static IEnumerable<string> LoadToolRatios(IReadOnlyList<ExperimentStats> stats)
     {
-        var pairs = stats.Where(s => s.Client == LoadTools.H2Load.Name && s.ReqPerS is not null)
-            .Select(h => (H2: h, Own: stats.FirstOrDefault(o => o.IsOwnPair && o.Server == h.Server && o.Workload == h.Workload
-                && o.Transport == h.Transport && o.Connections == h.Connections && o.Payload == h.Payload && o.ReqPerS is not null)))
+        var pairs = stats.Where(s => s.Client.Length == 0 && s.ReqPerS is not null)
+            .Select(t => (Tool: t, Own: stats.FirstOrDefault(o => o.IsOwnPair && o.Server == t.Server && o.Workload == t.Workload
+                && o.Transport == t.Transport && o.Connections == t.Connections && o.InFlight == t.InFlight && o.Payload == t.Payload && o.ReqPerS is not null)))
             .ToList();
         if (pairs.Count == 0) yield break;
-        yield return "## Load tools compared (gRPC unary, same server, same run)";
+        yield return "## Load tools compared (same server, same run)";
         yield return "";
-        yield return "| server | own client req/s | h2load req/s | own / h2load | own client CPU us/call | h2load CPU us/call | server CPU us/call (own / h2load) |";
-        yield return "|---|---|---|---|---|---|---|";
-        foreach (var (h2, own) in pairs)
+        yield return "| server | workload | load tool | own client req/s | tool req/s | own / tool | own client CPU us/call | tool CPU us/call | server CPU us/call (own / tool) |";
+        yield return "|---|---|---|---|---|---|---|---|---|";
+        foreach (var (tool, own) in pairs)
             yield return string.Create(CultureInfo.InvariantCulture,
-                $"| {h2.Server} | {N(own?.ReqPerS?.Median)} | {N(h2.ReqPerS!.Median)} | {(own is null ? "-" : $"{own.ReqPerS!.Median / h2.ReqPerS.Median:F2}x")} | {N(own?.Of(r => r.ClientCpuUsPerReq)?.Median, "F1")} | {N(h2.Of(r => r.ClientCpuUsPerReq)?.Median, "F1")} | {N(own?.Of(r => r.ServerCpuUsPerReq)?.Median, "F1")} / {N(h2.Of(r => r.ServerCpuUsPerReq)?.Median, "F1")} |");
+                $"| {tool.Server} | {tool.Workload.Name} | {tool.Generator} | {Med(own, Figures.ReqPerS)} | {tool.Median(Figures.ReqPerS)} | {(own is null ? "-" : $"{own.ReqPerS!.Median / tool.ReqPerS!.Median:F2}x")} | {Med(own, Figures.ClientCpuPerRequest)} | {tool.Median(Figures.ClientCpuPerRequest)} | {Med(own, Figures.ServerCpuPerRequest)} / {tool.Median(Figures.ServerCpuPerRequest)} |");
         yield return "";
     }
 
-    private static (int Order, string Title) Section(ExperimentStats s) => s.Workload switch
-    {
-        "burst" when s.IsOwnPair => (0, "Burst: each implementation with its own client"),
-        "burst" => (1, "Burst: every server with one reference client"),
-        "persistent" when s.Rate == 0 && s.IsOwnPair => (2, "Persistent, closed loop (peak throughput): each implementation with its own client"),
-        "persistent" when s.Rate == 0 => (3, "Persistent, closed loop: every server with one reference client"),
-        "persistent" => (4, "Persistent, open loop (latency from each request's intended send time)"),
-        _ => (5, "gRPC and memif variants"),
-    };
-
-    private static string Spread(Summary? s) => s is null ? "-" :
-        string.Create(CultureInfo.InvariantCulture, $"{s.Median:F1} [{s.Min:F1}-{s.Max:F1}] ({s.CiLow:F1}-{s.CiHigh:F1})");
+    private static string Med(ExperimentStats? s, Figure f) => s?.Median(f) ?? "-";
 
     private static string Time(double ns) => ns switch
     {
@@ -165,6 +146,4 @@ public static class ReportWriter
         >= 1e3 => string.Create(CultureInfo.InvariantCulture, $"{ns / 1e3:F2} us"),
         _ => string.Create(CultureInfo.InvariantCulture, $"{ns:F1} ns"),
     };
-
-    private static string N(double? v, string format = "F0") => v is null ? "-" : v.Value.ToString(format, CultureInfo.InvariantCulture);
 }

@@ -56,10 +56,29 @@ public sealed class RunRecord
     [Name("status")] public string Status { get; set; } = "";
     [Name("error")] public string Error { get; set; } = "";
     [Name("warmup_steady")] public bool? WarmupSteady { get; set; }
+    [Name(InFlightColumn)] public int? InFlight { get; set; }
+
+    public const string InFlightColumn = "in_flight";
+
+    /// <summary>What made the load: the client implementation, or the independent tool when none ran.</summary>
+    [Ignore] public string Generator => Client.Length > 0 ? Client : LoadTool;
 
     /// <summary>What a report groups repeats by: everything that defines the experiment, nothing it measured.</summary>
-    public (string Server, string Client, string Transport, string Workload, int Connections, int Payload, double Rate) Experiment =>
-        (Server, Client, Transport, Workload, Connections, PayloadBytes, Rate);
+    [Ignore] public ExperimentKey Experiment => new(Server, Generator, Transport, Workload, Connections, InFlight ?? Connections, PayloadBytes, Rate);
+
+    public readonly record struct ExperimentKey(string Server, string Generator, string Transport, string Workload,
+        int Connections, int InFlight, int Payload, double Rate);
+
+    /// <summary>
+    /// Rows written by older harnesses, read in today's terms: before in_flight existed a variant's
+    /// connections column held its requests in flight, and an independent tool's rows named the
+    /// tool as their client.
+    /// </summary>
+    public void UpgradeLegacy()
+    {
+        Workloads.Workload.FromResults(Workload).UpgradeLegacyRow(this);
+        if (Client == LoadTool && LoadTools.IndependentLoadTools.Find(Client) is not null) Client = "";
+    }
 }
 
 /// <summary>The values of the status column.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Bench.Harness.Machine;
 
 namespace Bench.Harness.Run;
 
@@ -28,10 +29,15 @@ public sealed record ReadyLine(string Transport, string Address)
     }
 }
 
-/// <summary>A client's `RESULT ok=.. failed=.. wall_ns=.. bytes=.. conn_min=.. conn_max=..` line.</summary>
-public sealed record ResultLine(long Ok, long Failed, long WallNs, long Bytes, long ConnMin, long ConnMax)
+/// <summary>
+/// A client's `RESULT ok=.. failed=.. wall_ns=.. bytes=.. conn_min=.. conn_max=..` line. A tool that
+/// cannot count per connection leaves conn_min and conn_max out (both, never one); an adapter in front of an
+/// independent tool adds that tool's own CPU and memory (load_user_ms, load_sys_ms,
+/// load_peak_rss_kb), which the harness records instead of the adapter's.
+/// </summary>
+public sealed record ResultLine(long Ok, long Failed, long WallNs, long Bytes, long? ConnMin, long? ConnMax, ProcessUsage? LoadUsage = null)
 {
-    private static readonly string[] Keys = ["ok", "failed", "wall_ns", "bytes", "conn_min", "conn_max"];
+    private static readonly string[] Required = ["ok", "failed", "wall_ns", "bytes"];
 
     public static bool Matches(string line) => line.StartsWith("RESULT ", StringComparison.Ordinal);
 
@@ -46,8 +52,13 @@ public sealed record ResultLine(long Ok, long Failed, long WallNs, long Bytes, l
                 throw new FormatException($"RESULT line field '{pair}' is not key=integer");
             values[kv[0]] = v;
         }
-        if (Keys.FirstOrDefault(k => !values.ContainsKey(k)) is { } missing)
+        if (Required.FirstOrDefault(k => !values.ContainsKey(k)) is { } missing)
             throw new FormatException($"RESULT line lacks '{missing}': '{line}'");
-        return new ResultLine(values["ok"], values["failed"], values["wall_ns"], values["bytes"], values["conn_min"], values["conn_max"]);
+        long? Optional(string key) => values.TryGetValue(key, out var v) ? v : null;
+        if (values.ContainsKey("conn_min") != values.ContainsKey("conn_max"))
+            throw new FormatException($"RESULT line has one of conn_min and conn_max without the other: '{line}'");
+        var usage = Optional("load_user_ms") is { } user && Optional("load_sys_ms") is { } sys
+            ? new ProcessUsage(user, sys, Optional("load_peak_rss_kb") ?? 0) : (ProcessUsage?)null;
+        return new ResultLine(values["ok"], values["failed"], values["wall_ns"], values["bytes"], Optional("conn_min"), Optional("conn_max"), usage);
     }
 }

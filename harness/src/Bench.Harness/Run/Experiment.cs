@@ -1,28 +1,26 @@
 using System.Globalization;
 using Bench.Harness.Catalog;
+using Bench.Harness.LoadTools;
+using Bench.Harness.Workloads;
 
 namespace Bench.Harness.Run;
 
-/// <summary>One cell of a suite: a server, a client and the load; it is run once per repeat.</summary>
+/// <summary>
+/// One cell of a suite: a server, what loads it, and the load. It is run once per repeat.
+/// Connections are transport connections; in-flight is how many requests are outstanding at
+/// once (equal to connections for the raw echo, whose connections carry one request at a time).
+/// </summary>
 public sealed record Experiment(
-    Implementation Server, Implementation Client, string Transport, string Workload,
-    int Connections, int Payload, double Rate, double DurationS, string? LoadTool = null)
+    Implementation Server, LoadGenerator Load, string Transport, Workload Workload,
+    int Connections, int InFlight, int Payload, double Rate, double DurationS)
 {
-    /// <summary>Load from h2load instead of the client implementation (gRPC unary only).</summary>
-    public bool UsesH2Load => LoadTool == LoadTools.H2Load.Name;
-
-    public bool IsBurst => Workload == Workloads.Burst;
-
-    /// <summary>Raw echo servers get the harness's own byte-exact check; others are checked through their client.</summary>
-    public bool IsRawEcho => Transport == Transports.Tcp && Workload is Workloads.Burst or Workloads.Persistent;
-
     public override string ToString()
     {
-        var client = LoadTool ?? Client.Name;
-        var pair = Server.Name == client ? Server.Name : $"{client} -> {Server.Name}";
-        var load = IsBurst ? $"{Connections} conn" : $"{Connections} conn {DurationS.ToString(CultureInfo.InvariantCulture)} s";
+        var pair = Server.Name == Load.Name ? Server.Name : $"{Load.Name} -> {Server.Name}";
+        var load = $"{Connections} conn" + (Workload.Multiplexes ? $" {InFlight} in flight" : "") +
+                   (Workload.IsTimed ? $" {DurationS.ToString(CultureInfo.InvariantCulture)} s" : "");
         var rate = Rate > 0 ? $" @{Rate.ToString(CultureInfo.InvariantCulture)}/s" : "";
-        return $"{pair} [{Transport} {Workload} {load} {Payload} B{rate}]";
+        return $"{pair} [{Transport} {Workload.Name} {load} {Payload} B{rate}]";
     }
 }
 
@@ -41,7 +39,7 @@ public sealed record RunSettings(
     /// <summary>The longest a steady-state warm-up may take; zero turns it off (fixed warm-up passes only).</summary>
     public TimeSpan WarmupCap => SteadyWarmupCap ?? TimeSpan.FromSeconds(60);
 
-    public TimeSpan Ready => ReadyTimeout ?? TimeSpan.FromSeconds(30);
+    public TimeSpan Ready => ReadyTimeout ?? ServerProcess.DefaultReadyTimeout;
 
     /// <summary>Per-connection deadline handed to clients (--timeout).</summary>
     public TimeSpan ConnectionTimeout => ClientTimeout ?? TimeSpan.FromSeconds(30);

@@ -3,13 +3,15 @@ using Bench.Harness.Catalog;
 using Bench.Harness.LoadTools;
 using Bench.Harness.Machine;
 using Bench.Harness.Results;
+using Bench.Harness.Workloads;
 
 namespace Bench.Harness.Run;
 
 /// <summary>
-/// Runs one experiment: start the server pinned, wait for its ready line, verify it, warm
-/// it up, run the client once per repeat, record each run as a CSV row the moment it ends,
-/// stop the server. The only place that touches processes and sockets of a suite.
+/// Runs one experiment: start the server pinned, wait for its ready line, verify it (as its
+/// workload says), warm it up, run the load generator once per repeat, record each run as a CSV
+/// row the moment it ends, stop the server. Every load generator speaks the contract, so
+/// there is one way to run them all.
 /// </summary>
 public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, string runId, string scratch, Progress progress)
 {
@@ -30,14 +32,21 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             progress.Step($"{e}: {status}: {error}");
         }
 
-        if (CheckLimits(e) is { } limit) { FailAll(RunStatus.Skipped, limit); return rows; }
+        if (PlanValidator.Limit(e) is { } limit) { FailAll(RunStatus.Skipped, limit); return rows; }
 
-        await using var server = await StartServerAsync(e, cancel);
-        if (server.Failure is { } startFailure) { FailAll(RunStatus.ServerFailed, startFailure); return rows; }
+        ServerProcess server;
+        try { server = await ServerProcess.StartAsync(e.Server, ServerProcess.Listen(e.Transport, e.Server.Name, scratch), settings.ServerCpus, cancel, settings.Ready); }
+        catch (ServerStartException x) { FailAll(RunStatus.ServerFailed, x.Message); return rows; }
+        await using var _ = server;
+        var bursts = new BurstClock();
 
-        if (await VerifyAsync(e, server, cancel) is { } wrong) { FailAll(RunStatus.VerifyFailed, wrong); return rows; }
+        if (await e.Workload.VerifyAsync(e, server, tiny => RunClientAsync(tiny, server, bursts, repeat: 0, cancel), cancel) is { } wrong)
+        {
+            FailAll(RunStatus.VerifyFailed, wrong);
+            return rows;
+        }
 
-        var warmup = await WarmUpAsync(e, server, cancel);
+        var warmup = await WarmUpAsync(e, server, bursts, cancel);
         if (warmup.Fatal is { } dead) { Record(dead); progress.Step($"{e}: warm-up: {dead.Error}"); return rows; }
         if (warmup.Steady == false)
             progress.Note($"{e}: the rate was not steady after {warmup.Seconds:F0} s of warm-up; measuring anyway (warmup_steady=false in the rows)");
@@ -45,16 +54,22 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         for (var r = 1; r <= settings.Repeats; r++)
         {
             cancel.ThrowIfCancellationRequested();
-            var row = await RunClientAsync(e, server, r, cancel);
+            var row = await RunClientAsync(e, server, bursts, r, cancel);
             (row.WarmupS, row.WarmupSteady) = (Math.Round(warmup.Seconds, 1), warmup.Steady);
             Record(row);
             progress.Step($"{e} repeat {r}/{settings.Repeats}: {Describe(row)}");
             if (row.Status == RunStatus.ServerFailed) break;
         }
 
-        if (!server.Process!.HasExited && !await server.Process.StopAsync(TimeSpan.FromSeconds(5)))
-            progress.Note($"{e.Server.Name} did not exit within 5 s of SIGTERM and was killed (the contract asks for a prompt exit)");
+        if (!server.HasExited && !await server.StopAsync())
+            progress.Note($"{e.Server.Name} did not exit within {ServerProcess.StopGrace.TotalSeconds:F0} s of SIGTERM and was killed (the contract asks for a prompt exit)");
         return rows;
+    }
+
+    /// <summary>When the last burst against one server ended (see EphemeralPorts.BurstSpacing).</summary>
+    private sealed class BurstClock
+    {
+        public DateTime LastEnded { get; set; }
     }
 
     /// <summary>
@@ -62,21 +77,21 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     /// passes until three in a row agree within 5% (.NET's tiered JIT on one core needs 20-30 s
     /// of load to settle), up to a cap; bursts and open-loop runs get a fixed number of passes.
     /// </summary>
-    private async Task<(double Seconds, bool? Steady, RunRecord? Fatal)> WarmUpAsync(Experiment e, StartedServer server, CancellationToken cancel)
+    private async Task<(double Seconds, bool? Steady, RunRecord? Fatal)> WarmUpAsync(Experiment e, ServerProcess server, BurstClock bursts, CancellationToken cancel)
     {
         var started = DateTime.UtcNow;
         double Elapsed() => (DateTime.UtcNow - started).TotalSeconds;
-        if (e.IsBurst || e.Rate > 0 || settings.WarmupCap <= TimeSpan.Zero)
+        if (!e.Workload.WarmsUpToSteadyRate(e) || settings.WarmupCap <= TimeSpan.Zero)
         {
             for (var w = 0; w < settings.Warmups; w++)
-                if (await RunClientAsync(e, server, repeat: 0, cancel) is { Status: RunStatus.ServerFailed } dead) return (Elapsed(), null, dead);
+                if (await RunClientAsync(e, server, bursts, repeat: 0, cancel) is { Status: RunStatus.ServerFailed } dead) return (Elapsed(), null, dead);
             return (Elapsed(), null, null);
         }
         var window = e with { DurationS = 1 };
         var rates = new List<double>();
         while (Elapsed() < settings.WarmupCap.TotalSeconds)
         {
-            var pass = await RunClientAsync(window, server, repeat: 0, cancel);
+            var pass = await RunClientAsync(window, server, bursts, repeat: 0, cancel);
             if (pass.Status == RunStatus.ServerFailed) return (Elapsed(), null, pass);
             rates.Add(pass.ReqPerS ?? 0);
             var last = rates.TakeLast(3).ToList();
@@ -92,125 +107,44 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         _ => $"{row.Status}: {row.Error}",
     };
 
-    private string? CheckLimits(Experiment e)
+    /// <summary>
+    /// One run of the load generator against the server, recorded as a row: the contract's
+    /// arguments in, the RESULT line and samples file out, both sides' CPU and memory, the
+    /// cores' busy time and the kernel's TCP counters around it.
+    /// </summary>
+    private async Task<RunRecord> RunClientAsync(Experiment e, ServerProcess server, BurstClock bursts, int repeat, CancellationToken cancel)
     {
-        if (!e.Server.HasServer) return $"{e.Server.Name} has no server";
-        if (!e.UsesH2Load && !e.Client.HasClient) return $"{e.Client.Name} has no client"; // h2load needs none
-        // Each connection needs a descriptor at both ends; children inherit the harness's limit.
-        if (Limits.EnsureFileDescriptors(e.Connections + 256) is { } fd) return fd;
-        if (e.Transport == Transports.Tcp && e.Connections > Limits.EphemeralPorts)
-            return $"{e.Connections} connections need more ephemeral ports than net.ipv4.ip_local_port_range gives ({Limits.EphemeralPorts})";
-        return null;
-    }
-
-    private sealed class StartedServer : IAsyncDisposable
-    {
-        public ManagedProcess? Process { get; init; }
-        public ReadyLine? Ready { get; init; }
-        public string? Failure { get; init; }
-        /// <summary>When the last burst against this server ended (see EphemeralPorts.BurstSpacing).</summary>
-        public DateTime LastBurstEnded { get; set; }
-        public ValueTask DisposeAsync() => Process?.DisposeAsync() ?? ValueTask.CompletedTask;
-    }
-
-    private async Task<StartedServer> StartServerAsync(Experiment e, CancellationToken cancel)
-    {
-        ManagedProcess process;
-        try
-        {
-            process = ManagedProcess.Start($"server {e.Server.Name}", [.. e.Server.ServerCommand!, .. ServerAddressArgs(e)],
-                e.Server.Folder, settings.ServerCpus);
-        }
-        catch (ProcessStartException x) { return new StartedServer { Failure = x.Message }; }
-        try
-        {
-            var line = await process.WaitForLineAsync(ReadyLine.Matches, settings.Ready, cancel);
-            return new StartedServer { Process = process, Ready = ReadyLine.Parse(line) };
-        }
-        catch (Exception x) when (x is TimeoutException or ProcessExitedException or FormatException)
-        {
-            var failure = x is TimeoutException ? $"{x.Message}; stderr: {process.StderrTail}" : x.Message;
-            await process.DisposeAsync();
-            return new StartedServer { Failure = failure };
-        }
-    }
-
-    private IEnumerable<string> ServerAddressArgs(Experiment e) => e.Transport switch
-    {
-        Transports.Tcp => ["--host", "127.0.0.1", "--port", "0"],
-        Transports.Unix => ["--unix", Path.Combine(scratch, $"{e.Server.Name}.sock")],
-        Transports.Memif => ["--memif-socket", Path.Combine(scratch, $"{e.Server.Name}.memif.sock")],
-        _ => throw new NotSupportedException($"the harness cannot drive transport '{e.Transport}' yet"),
-    };
-
-    private static IEnumerable<string> ClientAddressArgs(ReadyLine ready) => ready.Transport switch
-    {
-        Transports.Tcp => ["--host", ready.TcpEndpoint.Host, "--port", ready.TcpEndpoint.Port.ToString(CultureInfo.InvariantCulture)],
-        Transports.Unix => ["--unix", ready.Address],
-        Transports.Memif => ["--memif-socket", ready.Address],
-        _ => throw new FormatException($"unknown transport '{ready.Transport}' in the ready line"),
-    };
-
-    private async Task<string?> VerifyAsync(Experiment e, StartedServer server, CancellationToken cancel)
-    {
-        if (e.UsesH2Load)
-            return await H2Load.VerifyAsync(server.Ready!.TcpEndpoint.Host, server.Ready.TcpEndpoint.Port, e.Payload, cancel);
-        if (e.IsRawEcho)
-        {
-            var (host, port) = server.Ready!.TcpEndpoint;
-            return await EchoVerifier.VerifyAsync(host, port, TimeSpan.FromSeconds(10), cancel);
-        }
-        // Protocol servers (gRPC, memif) are checked by a tiny run of their own client, which verifies every byte.
-        var tiny = e with { Connections = 1, DurationS = Math.Min(e.DurationS, 1), Rate = 0 };
-        var row = await RunClientAsync(tiny, server, repeat: 0, cancel);
-        return row.Status == RunStatus.Ok && row.Ok > 0 ? null : $"a one-connection check run failed: {row.Status}: {row.Error}";
-    }
-
-    private async Task<RunRecord> RunClientAsync(Experiment e, StartedServer server, int repeat, CancellationToken cancel)
-    {
-        if (e.IsBurst && e.Transport == Transports.Tcp)
-            await EphemeralPorts.WaitForRoomAsync(e.Connections, server.LastBurstEnded, progress, cancel);
+        if (e.Workload.OneConnectionPerRequest && e.Transport == Transports.Tcp)
+            await EphemeralPorts.WaitForRoomAsync(e.Connections, bursts.LastEnded, progress, cancel);
         var row = NewRow(e, repeat);
         var samplesPath = Path.Combine(scratch, $"samples-{Guid.NewGuid():N}.bin");
-        var h2loadLog = Path.Combine(scratch, $"h2load-{Guid.NewGuid():N}.log");
-        IReadOnlyList<string> args = e.UsesH2Load
-            ? H2Load.Command(server.Ready!.TcpEndpoint.Host, server.Ready.TcpEndpoint.Port, e.Connections, e.DurationS, FrameFile(e.Payload), h2loadLog)
-            : ContractClientArgs(e, server.Ready!, samplesPath);
+        var args = ContractArguments.Client([.. e.Load.Command, .. ContractArguments.Address(server.Ready)], e.Workload,
+            e.Connections, e.InFlight, e.Payload, e.Rate, e.DurationS, samplesPath, settings.ConnectionTimeout);
 
         row.TimeWaitBefore = TcpCounters.CountTimeWait();
         var countersBefore = TcpCounters.Read();
-        var serverBefore = ProcFs.ReadTree(server.Process!.Pid) ?? ProcessUsage.None;
+        var serverBefore = ProcFs.ReadTree(server.Pid) ?? ProcessUsage.None;
         var cpuBefore = ProcFs.CpuTimes();
 
         // GNU time waits for the client and reports its rusage (children included): exact even
         // for a client that exits the instant it has printed RESULT, where /proc would be gone.
         var usagePath = Path.Combine(scratch, $"usage-{Guid.NewGuid():N}.txt");
         ManagedProcess client;
+        ProcessUsage? loadUsage = null;
         try
         {
-            client = ManagedProcess.Start($"client {row.Client}", [.. ProcessUsage.TimeCommand(usagePath), .. args], e.Client.Folder, settings.ClientCpus);
+            client = ManagedProcess.Start($"client {e.Load.Name}", [.. ProcessUsage.TimeCommand(usagePath), .. args], e.Load.Folder, settings.ClientCpus);
         }
         catch (ProcessStartException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, x.Message); return row; }
         await using (client)
         {
             try
             {
-                if (e.UsesH2Load)
-                {
-                    // h2load prints no RESULT line: its summary and per-request log say the same things.
-                    var exit = await client.Exited.WaitAsync(settings.ClientDeadline(e), cancel);
-                    var output = H2Load.Parse(string.Join('\n', client.StdoutLines));
-                    var samples = H2Load.ReadLogSamples(h2loadLog);
-                    LatencySamples.WriteFile(samplesPath, samples);
-                    Fill(row, new ResultLine(output.Succeeded, output.Failed, (long)(output.Seconds * 1e9), output.Succeeded * e.Payload, 0, 0), exit, client.StderrTail);
-                    (row.ConnMinReq, row.ConnMaxReq) = (null, null); // h2load does not count per connection
-                }
-                else
-                {
-                    var line = await client.WaitForLineAsync(ResultLine.Matches, settings.ClientDeadline(e), cancel);
-                    var exit = await client.Exited.WaitAsync(TimeSpan.FromSeconds(30), cancel);
-                    Fill(row, ResultLine.Parse(line), exit, client.StderrTail);
-                }
+                var line = await client.WaitForLineAsync(ResultLine.Matches, settings.ClientDeadline(e), cancel);
+                var exit = await client.Exited.WaitAsync(TimeSpan.FromSeconds(30), cancel);
+                var result = ResultLine.Parse(line);
+                Fill(row, e.Workload, result, exit, client.StderrTail);
+                loadUsage = result.LoadUsage;
             }
             catch (TimeoutException)
             {
@@ -220,16 +154,16 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             catch (ProcessExitedException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, $"{x.Message} (no RESULT line)"); }
             catch (FormatException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, x.Message); }
         }
-        if (e.IsBurst) server.LastBurstEnded = DateTime.UtcNow;
-        var clientUsage = ProcessUsage.ReadTimeOutput(usagePath);
+        if (e.Workload.OneConnectionPerRequest) bursts.LastEnded = DateTime.UtcNow;
+        // An adapter in front of an independent tool reports the tool's own usage, without the adapter's.
+        var clientUsage = loadUsage ?? ProcessUsage.ReadTimeOutput(usagePath);
         File.Delete(usagePath);
-        File.Delete(h2loadLog);
 
         var cpuAfter = ProcFs.CpuTimes();
         row.Absorb(TcpCounters.Read() - countersBefore);
-        if (server.Process.HasExited)
+        if (server.HasExited)
             (row.Status, row.Error) = (RunStatus.ServerFailed, $"the server died during the run: {new ProcessExitedException(server.Process).Message}");
-        else if (ProcFs.ReadTree(server.Process.Pid) is { } serverAfter)
+        else if (ProcFs.ReadTree(server.Pid) is { } serverAfter)
         {
             row.ServerUserMs = serverAfter.UserMs - serverBefore.UserMs;
             row.ServerSysMs = serverAfter.SystemMs - serverBefore.SystemMs;
@@ -242,46 +176,26 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         return row;
     }
 
-    /// <summary>The contract's client arguments (docs/contract.md, "Clients").</summary>
-    private IReadOnlyList<string> ContractClientArgs(Experiment e, ReadyLine ready, string samplesPath) =>
-    [
-        .. e.Client.ClientCommand!, .. ClientAddressArgs(ready),
-        "--connections", e.Connections.ToString(CultureInfo.InvariantCulture),
-        "--payload", e.Payload.ToString(CultureInfo.InvariantCulture),
-        "--workload", e.Workload,
-        .. e.IsBurst ? Array.Empty<string>() : ["--duration", e.DurationS.ToString(CultureInfo.InvariantCulture)],
-        .. e.Rate > 0 ? ["--rate", e.Rate.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
-        "--samples", samplesPath,
-        "--timeout", settings.ConnectionTimeout.TotalSeconds.ToString(CultureInfo.InvariantCulture),
-    ];
-
-    /// <summary>h2load's request body: one gRPC frame, written once per payload size.</summary>
-    private string FrameFile(int payload)
-    {
-        var path = Path.Combine(scratch, $"grpc-echo-{payload}.frame");
-        if (!File.Exists(path)) File.WriteAllBytes(path, H2Load.RequestFrame(payload));
-        return path;
-    }
-
     private RunRecord NewRow(Experiment e, int repeat) => new()
     {
         RunId = runId,
         Timestamp = DateTimeOffset.UtcNow,
         Server = e.Server.Name,
-        Client = e.LoadTool ?? e.Client.Name,
+        Client = e.Load.Client?.Name ?? "",
         Transport = e.Transport,
-        Workload = e.Workload,
+        Workload = e.Workload.Name,
         Connections = e.Connections,
+        InFlight = e.InFlight,
         PayloadBytes = e.Payload,
         Rate = e.Rate,
-        DurationS = e.IsBurst ? 0 : e.DurationS,
+        DurationS = e.Workload.IsTimed ? e.DurationS : 0,
         Repeat = repeat,
         ServerCpus = settings.ServerCpus,
         ClientCpus = settings.ClientCpus,
-        LoadTool = e.LoadTool ?? e.Client.Name,
+        LoadTool = e.Load.Program,
     };
 
-    private static void Fill(RunRecord row, ResultLine result, int exitCode, string stderr)
+    private static void Fill(RunRecord row, Workload workload, ResultLine result, int exitCode, string stderr)
     {
         row.Ok = result.Ok;
         row.Failed = result.Failed;
@@ -290,7 +204,7 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         if (seconds > 0)
         {
             row.ReqPerS = result.Ok / seconds;
-            if (row.Workload == Workloads.Burst) row.ConnPerS = result.Ok / seconds;
+            if (workload.OneConnectionPerRequest) row.ConnPerS = result.Ok / seconds;
         }
         (row.ConnMinReq, row.ConnMaxReq) = (result.ConnMin, result.ConnMax);
         if (result.Failed > 0 || exitCode != 0)

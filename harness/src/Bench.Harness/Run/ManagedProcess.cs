@@ -6,9 +6,11 @@ using CliWrap.Exceptions;
 namespace Bench.Harness.Run;
 
 /// <summary>
-/// One child process the harness started: pinned with taskset, its output watched line by line,
-/// stopped with SIGTERM and then killed with its whole process tree if it does not go.
-/// Every process the harness starts goes through here, so none is left behind.
+/// One child process the harness started: in a session and process group of its own (see
+/// <see cref="ProcessGroups"/>), pinned with taskset, its output watched line by line, stopped
+/// with SIGTERM and then killed with its whole group if it does not go. Every server and client
+/// the harness starts goes through here, so none is left behind, not even when the harness is
+/// killed with SIGKILL.
 /// </summary>
 public sealed partial class ManagedProcess : IAsyncDisposable
 {
@@ -19,6 +21,8 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     private readonly List<string> _stdout = new();
     private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Found)> _watchers = new();
     private readonly Task<int> _exit;
+    private readonly Action<string>? _onStdout;
+    private readonly Action<string>? _onStderr;
 
     public string Name { get; }
     public int Pid => _task.ProcessId;
@@ -28,11 +32,14 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     public Task<int> Exited => _exit;
 
     private ManagedProcess(string name, IReadOnlyList<string> command, string workingDirectory, string? cpus,
-        IReadOnlyDictionary<string, string?>? environment)
+        IReadOnlyDictionary<string, string?>? environment, Action<string>? onStdout, Action<string>? onStderr)
     {
         Name = name;
         Cpus = cpus ?? "";
-        IEnumerable<string> argv = cpus is null ? command : ["taskset", "-c", cpus, .. command];
+        (_onStdout, _onStderr) = (onStdout, onStderr);
+        // setsid execs taskset, which execs the program: the pid CliWrap reports is the program's,
+        // and it leads the new group (its pid is the group's id).
+        IEnumerable<string> argv = [.. ProcessGroups.NewSession, .. cpus is null ? [] : new[] { "taskset", "-c", cpus }, .. command];
         var cli = Cli.Wrap(argv.First()).WithArguments(argv.Skip(1))
             .WithWorkingDirectory(workingDirectory)
             .WithEnvironmentVariables(environment ?? new Dictionary<string, string?>())
@@ -41,14 +48,21 @@ public sealed partial class ManagedProcess : IAsyncDisposable
             .WithStandardErrorPipe(PipeTarget.ToDelegate(OnStderr))
             .WithValidation(CommandResultValidation.None);
         _task = cli.ExecuteAsync(_kill.Token);
+        ProcessGroups.Register(_task.ProcessId);
         _exit = ObserveExitAsync();
     }
 
-    /// <summary>Starts a process; a program that cannot be found is an error that says so.</summary>
+    /// <summary>
+    /// Starts a process; a program that cannot be found is an error that says so. onStdout and
+    /// onStderr, when given, also see every line as it comes (to show a program's output live).
+    /// </summary>
     public static ManagedProcess Start(string name, IReadOnlyList<string> command, string workingDirectory, string? cpus = null,
-        IReadOnlyDictionary<string, string?>? environment = null)
+        IReadOnlyDictionary<string, string?>? environment = null, Action<string>? onStdout = null, Action<string>? onStderr = null)
     {
-        try { return new ManagedProcess(name, command, workingDirectory, cpus, environment); }
+        // setsid would report a missing program only as an exit status; say so up front, as before.
+        if (MissingProgram(command[0], workingDirectory, environment) is { } why)
+            throw new ProcessStartException($"{name}: cannot start '{command[0]}': {why} (was it built?)");
+        try { return new ManagedProcess(name, command, workingDirectory, cpus, environment, onStdout, onStderr); }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or CommandExecutionException or InvalidOperationException)
         {
             throw new ProcessStartException($"{name}: cannot start '{command[0]}': {e.Message} (was it built?)");
@@ -58,9 +72,28 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     /// <summary>The exit status once known; -1 when the harness killed it.</summary>
     public int? ExitCode { get; private set; }
 
+    /// <summary>
+    /// Why the program cannot be started, or null when it can: a path is taken from the working
+    /// directory (as exec does in the child), a bare name is looked up on PATH.
+    /// </summary>
+    private static string? MissingProgram(string program, string workingDirectory, IReadOnlyDictionary<string, string?>? environment)
+    {
+        IEnumerable<string> candidates = program.Contains('/')
+            ? [Path.Combine(workingDirectory, program)]
+            : ((environment is not null && environment.TryGetValue("PATH", out var path) ? path : Environment.GetEnvironmentVariable("PATH")) ?? "/usr/local/bin:/usr/bin:/bin")
+                .Split(':').Select(dir => Path.Combine(dir.Length == 0 ? workingDirectory : Path.Combine(workingDirectory, dir), program));
+        var found = candidates.Where(File.Exists).ToList();
+        if (found.Count == 0) return program.Contains('/') ? $"no such file in {workingDirectory}" : "not found on PATH";
+        return found.Any(f => access(f, ExecuteOk) == 0) ? null : "not executable";
+    }
+
     private async Task<int> ObserveExitAsync()
     {
-        try { return (ExitCode = (await _task).ExitCode).Value; }
+        try
+        {
+            var code = (await _task).ExitCode;
+            return (ExitCode = _killRequested ? -1 : code).Value;
+        }
         catch (OperationCanceledException) { return (ExitCode = -1).Value; }
         finally
         {
@@ -71,6 +104,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
 
     private void OnStdout(string line)
     {
+        _onStdout?.Invoke(line);
         lock (_watchers)
         {
             _stdout.Add(line);
@@ -80,6 +114,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
 
     private void OnStderr(string line)
     {
+        _onStderr?.Invoke(line);
         lock (_stderrTail)
         {
             _stderrTail.Enqueue(line);
@@ -127,12 +162,26 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Kills the process and everything it started (CliWrap kills the entire tree).</summary>
+    /// <summary>
+    /// Kills the process and everything it started: SIGKILL for its whole group (and whatever
+    /// else descends from it), then CliWrap's own tree kill as a backstop, which also ends the
+    /// reading of its output. Once it has exited, whatever of the group is left (a grandchild
+    /// that outlived it) is killed too, and the group is unregistered from the reaper.
+    /// </summary>
     public async Task KillAsync()
     {
-        if (!_exit.IsCompleted) await _kill.CancelAsync();
+        if (!_exit.IsCompleted)
+        {
+            _killRequested = true;
+            ProcessGroups.Kill(Pid, leaderAlive: true);
+            await _kill.CancelAsync();
+        }
         await _exit;
+        await ProcessGroups.ReleaseAsync(Pid, TimeSpan.FromSeconds(2));
     }
+
+    /// <summary>Kills, synchronously, every process group the harness started that is still registered: for stopping at once.</summary>
+    public static void KillAll() => ProcessGroups.KillAll();
 
     public async ValueTask DisposeAsync()
     {
@@ -140,10 +189,15 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         _kill.Dispose();
     }
 
+    private volatile bool _killRequested;
     private const int SigTerm = 15;
+    private const int ExecuteOk = 1;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int signal);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int access(string path, int mode);
 }
 
 public sealed class ProcessStartException(string message) : Exception(message);

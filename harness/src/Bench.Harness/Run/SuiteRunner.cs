@@ -1,6 +1,6 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Bench.Harness.Build;
-using Bench.Harness.Catalog;
 using Bench.Harness.Machine;
 using Bench.Harness.Report;
 using Bench.Harness.Results;
@@ -8,45 +8,35 @@ using Bench.Harness.Results;
 namespace Bench.Harness.Run;
 
 /// <summary>The pipeline of a suite: build, run every experiment, report. Returns the exit code.</summary>
-public static class SuiteRunner
+public static partial class SuiteRunner
 {
     public static async Task<int> RunAsync(string repoRoot, IReadOnlyList<PlannedExperiment> plan, RunSettings settings,
         string resultsRoot, bool build, CancellationToken cancel)
     {
-        var runId = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");
-        var dir = Path.Combine(resultsRoot, runId);
-        Directory.CreateDirectory(dir);
+        var (runId, dir) = NewResultSet(resultsRoot);
         var csv = new ResultsCsv(Path.Combine(dir, "runs.csv"));
-        var scratch = Directory.CreateTempSubdirectory("bench-").FullName;
-        var progress = new Progress(plan.Sum(p => settings.Repeats) + (build ? Folders(plan).Count : 0));
+        var implementations = plan.SelectMany(p => new[] { p.Experiment.Server, p.Experiment.Load.Client }).OfType<Catalog.Implementation>().ToList();
+        var progress = new Progress(plan.Sum(p => settings.Repeats) + (build ? BuildStage.Folders(implementations).Count : 0));
         Console.Error.WriteLine($"bench: run {runId}: {plan.Count} experiments x {settings.Repeats} repeats after a warm-up, results in {dir}");
 
         var machine = await MachineFacts.ReadAsync();
         await File.WriteAllTextAsync(Path.Combine(dir, "machine.json"), JsonSerializer.Serialize(machine, new JsonSerializerOptions { WriteIndented = true }), cancel);
 
-        var broken = new Dictionary<string, string>(); // folder -> why its build failed
-        if (build)
-            foreach (var (folder, spec) in Folders(plan))
-            {
-                var outcome = await Builder.BuildAsync(folder, spec, TimeSpan.FromMinutes(15), cancel);
-                await File.WriteAllTextAsync(Path.Combine(dir, $"build-{Path.GetRelativePath(repoRoot, folder).Replace('/', '-')}.log"), outcome.Log, cancel);
-                progress.Step($"build {Path.GetRelativePath(repoRoot, folder)} ({spec.Toolchain}): {(outcome.Succeeded ? $"ok in {outcome.Took.TotalSeconds:F0} s" : outcome.Error)}");
-                if (!outcome.Succeeded) broken[folder] = outcome.Error!;
-            }
-
-        var runner = new ExperimentRunner(settings, csv, runId, scratch, progress);
         var rows = new List<RunRecord>();
+        var scratch = Directory.CreateTempSubdirectory("bench-").FullName;
         try
         {
+            var broken = build ? await BuildStage.BuildAsync(repoRoot, implementations, progress, dir, cancel) : new Dictionary<string, string>();
+            var runner = new ExperimentRunner(settings, csv, runId, scratch, progress);
             foreach (var planned in plan)
             {
                 cancel.ThrowIfCancellationRequested();
                 var e = planned.Experiment;
-                if ((broken.GetValueOrDefault(e.Server.Folder) ?? broken.GetValueOrDefault(e.Client.Folder)) is { } why)
+                if ((broken.GetValueOrDefault(e.Server.Folder) ?? (e.Load.Client is { } c ? broken.GetValueOrDefault(c.Folder) : null)) is { } why)
                 {
-                    var row = new RunRecord { RunId = runId, Timestamp = DateTimeOffset.UtcNow, Server = e.Server.Name, Client = e.LoadTool ?? e.Client.Name,
-                        Transport = e.Transport, Workload = e.Workload, Connections = e.Connections, PayloadBytes = e.Payload,
-                        Status = RunStatus.BuildFailed, Error = why };
+                    var row = new RunRecord { RunId = runId, Timestamp = DateTimeOffset.UtcNow, Server = e.Server.Name, Client = e.Load.Client?.Name ?? "",
+                        LoadTool = e.Load.Program, Transport = e.Transport, Workload = e.Workload.Name, Connections = e.Connections, InFlight = e.InFlight,
+                        PayloadBytes = e.Payload, Status = RunStatus.BuildFailed, Error = why };
                     csv.Append(row);
                     rows.Add(row);
                     continue;
@@ -70,19 +60,42 @@ public static class SuiteRunner
             Directory.Delete(scratch, recursive: true);
         }
 
-        ReportWriter.WriteFromCsv(csv.Path, dir);
+        if (File.Exists(csv.Path)) ReportWriter.WriteFromCsv(csv.Path, dir);
         PointLatestAt(resultsRoot, runId);
         var bad = rows.Count(r => r.Status != RunStatus.Ok);
         Console.Error.WriteLine($"bench: {rows.Count} runs, {bad} not ok; summary: {Path.Combine(dir, "summary.md")}");
         return bad == 0 && !cancel.IsCancellationRequested ? 0 : 1;
     }
 
-    private static (string, string, string, string, int, int, double) RowKey(Experiment e) =>
-        (e.Server.Name, e.LoadTool ?? e.Client.Name, e.Transport, e.Workload, e.Connections, e.Payload, e.Rate);
+    private static RunRecord.ExperimentKey RowKey(Experiment e) =>
+        new(e.Server.Name, e.Load.Name, e.Transport, e.Workload.Name, e.Connections, e.InFlight, e.Payload, e.Rate);
 
-    private static IReadOnlyList<(string Folder, BuildSpec Spec)> Folders(IReadOnlyList<PlannedExperiment> plan) =>
-        plan.SelectMany(p => new[] { p.Experiment.Server, p.Experiment.Client })
-            .Select(i => (i.Folder, i.Build)).Distinct().ToList();
+    /// <summary>
+    /// A new results/&lt;run-id&gt;/ folder, its id the UTC start time; a suite started in the same
+    /// second as another gets the next free suffix (-2, -3, ...), claimed atomically.
+    /// </summary>
+    public static (string RunId, string Dir) NewResultSet(string resultsRoot)
+    {
+        Directory.CreateDirectory(resultsRoot);
+        var stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss");
+        for (var n = 1; ; n++)
+        {
+            var runId = n == 1 ? stamp : $"{stamp}-{n}";
+            var dir = Path.Combine(resultsRoot, runId);
+            // mkdir fails when the folder exists, so two suites can never claim one id.
+            if (mkdir(dir, 0b111_101_101) == 0) return (runId, dir);
+            if (Marshal.GetLastPInvokeError() != AlreadyExists)
+            {
+                Directory.CreateDirectory(dir); // throws with the real reason
+                return (runId, dir);
+            }
+        }
+    }
+
+    private const int AlreadyExists = 17; // EEXIST
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int mkdir(string path, int mode);
 
     /// <summary>results/latest always names the newest result set.</summary>
     private static void PointLatestAt(string resultsRoot, string runId)

@@ -2,6 +2,7 @@ using Bench.Harness.Build;
 using Bench.Harness.Catalog;
 using Bench.Harness.Machine;
 using Bench.Harness.Run;
+using Bench.Harness.Workloads;
 
 namespace Bench.Harness.Torture;
 
@@ -11,20 +12,19 @@ public static class TortureCommand
     public static async Task<(IReadOnlyList<CaseResult> Cases, long RssBeforeKb, long RssAfterKb)> RunAsync(
         Implementation impl, int idleConnections, CancellationToken cancel)
     {
-        if (!impl.HasServer || !impl.Transports.Contains(Transports.Tcp) || !impl.Workloads.Contains(Workloads.Burst))
+        if (!impl.HasServer || !EchoWorkload.SpeaksEcho(impl))
             throw new ArgumentException($"{impl.Name} is not a TCP echo server; torture speaks raw TCP echo");
         if (Limits.EnsureFileDescriptors(idleConnections + 256) is { } limit) throw new ArgumentException(limit);
-        await using var server = ManagedProcess.Start($"server {impl.Name}", [.. impl.ServerCommand!, "--host", "127.0.0.1", "--port", "0"], impl.Folder);
-        var ready = ReadyLine.Parse(await server.WaitForLineAsync(ReadyLine.Matches, TimeSpan.FromSeconds(30), cancel));
-        var (host, port) = ready.TcpEndpoint;
+        await using var server = await ServerProcess.StartAsync(impl, ServerProcess.Loopback, cpus: null, cancel);
+        var (host, port) = server.Ready.TcpEndpoint;
         long Rss() => ProcFs.ReadTree(server.Pid) is not null ? CurrentRssKb(server.Pid) : 0;
         var before = Rss();
         var cases = await new TortureCases(host, port, () => !server.HasExited, Rss, idleConnections).RunAllAsync(cancel);
         var after = Rss();
-        if (!await server.StopAsync(TimeSpan.FromSeconds(5)))
-            cases = [.. cases, new CaseResult("exits promptly on SIGTERM afterwards", false, "ignored SIGTERM for 5 s; killed")];
+        if (!await server.StopAsync())
+            cases = [.. cases, new CaseResult("exits promptly on SIGTERM afterwards", false, $"ignored SIGTERM for {ServerProcess.StopGrace.TotalSeconds:F0} s; killed")];
         else
-            cases = [.. cases, new CaseResult("exits promptly on SIGTERM afterwards", server.ExitCode == 0, $"exit status {server.ExitCode}")];
+            cases = [.. cases, new CaseResult("exits promptly on SIGTERM afterwards", server.Process.ExitCode == 0, $"exit status {server.Process.ExitCode}")];
         return (cases, before, after);
     }
 
@@ -43,8 +43,7 @@ public static class TortureCommand
     public static async Task<int> MainAsync(string root, string name, int idle, CancellationToken cancel)
     {
         var impl = ImplementationCatalog.Discover(root).Select([name])[0];
-        var build = await Builder.BuildAsync(impl.Folder, impl.Build, TimeSpan.FromMinutes(15), cancel);
-        if (!build.Succeeded) { Console.Error.WriteLine($"bench: {name} did not build: {build.Error}"); return 1; }
+        if (!await BuildStage.EnsureBuiltAsync(root, [impl], cancel)) return 1;
         Console.Error.WriteLine($"bench: torturing {name}");
         var (cases, before, after) = await RunAsync(impl, idle, cancel);
         Console.WriteLine($"| {name}: case | result | detail |");

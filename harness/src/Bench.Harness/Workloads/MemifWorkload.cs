@@ -1,0 +1,27 @@
+using Bench.Harness.Catalog;
+using Bench.Harness.Report;
+using Bench.Harness.Run;
+
+namespace Bench.Harness.Workloads;
+
+/// <summary>Ethernet frames echoed over memif shared-memory rings; every memif workload's rates share one chart.</summary>
+public abstract class MemifWorkload : MultiplexedWorkload
+{
+    public override bool RunsOver(string transport) => transport == Transports.Memif;
+
+    /// <summary>One memif connection per interface; the frames in flight are the load.</summary>
+    public override int DefaultConnections(SuiteOptions o) => 1;
+
+    /// <summary>Always one, whatever --connections says: more queues or frames in flight are the way to more load.</summary>
+    public override IReadOnlyList<int> ConnectionCounts(SuiteOptions o) => [1];
+
+    /// <summary>Minimum Ethernet frames (64 B) and the echo's 100 B, whatever --payload says.</summary>
+    protected override IReadOnlyList<int> Payloads(SuiteOptions o) => [64, 100];
+
+    public override ReportSection Section(ExperimentStats s) => new(30, "memif: frames over shared memory");
+
+    public override IChartSource Charts => Rates;
+
+    private static readonly FamilyRates Rates = new("memif-pps.png", "memif: frames/s per mode and frame size (median, min-max)",
+        "frames/s", s => $"{s.Server} {((MemifWorkload)s.Workload).ShortName} {s.Payload} B");
+}

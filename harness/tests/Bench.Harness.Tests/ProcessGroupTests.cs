@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using Bench.Harness.Run;
+
+namespace Bench.Harness.Tests;
+
+/// <summary>
+/// Every process the harness starts is in a process group of its own and dies with it: when it
+/// is disposed, when its leader has gone first, and when the harness itself is killed with SIGKILL.
+/// </summary>
+public class ProcessGroupTests
+{
+    private static readonly TimeSpan Bounded = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task a_child_leads_a_group_and_a_session_of_its_own_and_dispose_kills_its_grandchild()
+    {
+        using var dir = new TempDir();
+        var marker = $"marker{Guid.NewGuid():N}";
+        var cpus = Environment.ProcessorCount > 1 ? "1" : "0";
+        var child = ManagedProcess.Start("grouped", ["python3", "-c", """
+            import subprocess, sys, time
+            g = subprocess.Popen(["sleep", "300"])
+            print(f"GRANDCHILD {g.pid}", flush=True)
+            time.sleep(300)
+            """, marker], dir.Path, cpus);
+        int grandchild;
+        await using (child)
+        {
+            var line = await child.WaitForLineAsync(l => l.StartsWith("GRANDCHILD ", StringComparison.Ordinal), Processes.Patience, CancellationToken.None);
+            grandchild = int.Parse(line.Split(' ')[1]);
+
+            // The pid held is the program's own: setsid and taskset exec'd into it, nothing stayed in between.
+            Assert.Contains(marker, File.ReadAllText($"/proc/{child.Pid}/cmdline"));
+            Assert.Equal(Environment.ProcessId, Live.Stat(child.Pid)!.Value.Parent);
+            Assert.Equal(cpus, Live.CpusAllowed(child.Pid));
+
+            var leader = Live.Stat(child.Pid)!.Value;
+            Assert.Equal(child.Pid, leader.Group);
+            Assert.Equal(child.Pid, leader.Session);
+            Assert.NotEqual(Live.Stat(Environment.ProcessId)!.Value.Group, leader.Group);
+            Assert.Equal(child.Pid, Live.Stat(grandchild)!.Value.Group);
+            Assert.Contains(child.Pid, ProcessGroups.Live);
+        }
+        var pid = child.Pid;
+        Assert.False(Live.IsAlive(pid), "the child survived its disposal");
+        Assert.False(Live.IsAlive(grandchild), "the grandchild survived the child's disposal");
+        Assert.Equal(-1, child.ExitCode);
+        Assert.DoesNotContain(pid, ProcessGroups.Live);
+    }
+
+    /// <summary>The dpdk-testpmd wrappers start testpmd with start_new_session: it leaves our group and session, but not our tree.</summary>
+    [Fact]
+    public async Task dispose_kills_a_grandchild_that_moved_to_a_session_of_its_own()
+    {
+        using var dir = new TempDir();
+        var marker = $"marker{Guid.NewGuid():N}";
+        int grandchild;
+        await using (var child = ManagedProcess.Start("wrapper", ["python3", "-c", $$"""
+            import subprocess, sys, time
+            g = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "{{marker}}"], start_new_session=True)
+            print(f"GRANDCHILD {g.pid}", flush=True)
+            time.sleep(300)
+            """], dir.Path))
+        {
+            var line = await child.WaitForLineAsync(l => l.StartsWith("GRANDCHILD ", StringComparison.Ordinal), Processes.Patience, CancellationToken.None);
+            grandchild = int.Parse(line.Split(' ')[1]);
+            Assert.Equal(grandchild, Live.Stat(grandchild)!.Value.Session); // not in our group or session any more
+        }
+        Assert.False(Live.IsAlive(grandchild), "the grandchild in a session of its own survived");
+        Assert.Empty(Live.Marked(marker));
+    }
+
+    /// <summary>A grandchild that outlives its parent (and moved to a group of its own) is still in the session: dispose reaps it.</summary>
+    [Fact]
+    public async Task dispose_kills_what_an_exited_leader_left_behind()
+    {
+        using var dir = new TempDir();
+        var marker = $"marker{Guid.NewGuid():N}";
+        var child = ManagedProcess.Start("leaver", ["python3", "-c", $$"""
+            import subprocess, sys
+            g = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "{{marker}}"], process_group=0,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            print(f"GRANDCHILD {g.pid}", flush=True)
+            """], dir.Path);
+        var line = await child.WaitForLineAsync(l => l.StartsWith("GRANDCHILD ", StringComparison.Ordinal), Processes.Patience, CancellationToken.None);
+        var grandchild = int.Parse(line.Split(' ')[1]);
+        Assert.Equal(0, await child.Exited.WaitAsync(Processes.Patience));
+        Assert.True(Live.IsAlive(grandchild), "the grandchild should outlive its parent until the harness reaps it");
+        Assert.Equal(child.Pid, Live.Stat(grandchild)!.Value.Session);
+
+        await child.DisposeAsync().AsTask().WaitAsync(Bounded);
+        Assert.False(Live.IsAlive(grandchild), "the orphaned grandchild survived the disposal");
+        Assert.Equal(0, child.ExitCode); // it exited by itself: its status is kept
+    }
+
+    [Fact]
+    public void a_program_that_is_not_there_is_still_an_error_at_start()
+    {
+        using var dir = new TempDir();
+        var e = Assert.Throws<ProcessStartException>(() => ManagedProcess.Start("ghost", ["build/no-such-server"], dir.Path, "0"));
+        Assert.Contains("cannot start 'build/no-such-server'", e.Message);
+        Assert.Throws<ProcessStartException>(() => ManagedProcess.Start("ghost", ["no-such-program-anywhere"], dir.Path));
+    }
+
+    /// <summary>
+    /// SIGKILL of the harness in the middle of a suite: the kernel closes its reaper's pipe and
+    /// the reaper kills the server (which forked two grandchildren, one of them into a session
+    /// of its own) and the hanging client. Checked by marker, by process group and by the CPUs
+    /// the suite pinned them to.
+    /// </summary>
+    [Fact]
+    public async Task kill_9_of_the_harness_mid_suite_leaves_nothing_of_it_running()
+    {
+        using var root = new TempDir();
+        var marker = $"marker{Guid.NewGuid():N}";
+        var (serverCpus, clientCpus) = Environment.ProcessorCount > 1 ? ("0", "1") : ("0", "0");
+        File.WriteAllText(root.File("run-all.sh"), "");
+        File.WriteAllText(root.File($"{marker}_server.py"), $$"""
+            import socket, subprocess, sys, threading
+            sleeper = "import time; time.sleep(600)"
+            subprocess.Popen([sys.executable, "-c", sleeper, "{{marker}}-grandchild"])
+            subprocess.Popen([sys.executable, "-c", sleeper, "{{marker}}-own-session"], start_new_session=True)
+            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(100)
+            print(f"READY tcp 127.0.0.1:{s.getsockname()[1]}", flush=True)
+            def serve(c):
+                while data := c.recv(65536):
+                    c.sendall(data)
+                c.close()
+            while True:
+                c, _ = s.accept()
+                threading.Thread(target=serve, args=(c,), daemon=True).start()
+            """);
+        File.WriteAllText(root.File($"{marker}_client.py"), "import time\ntime.sleep(600)\n");
+        File.WriteAllText(root.File("bench.json"), $$"""
+            { "language": "Python", "build": { "toolchain": "python" },
+              "implementations": [ { "name": "fake", "design": "a stand-in",
+                "server": ["python3", "{{marker}}_server.py"], "client": ["python3", "{{marker}}_client.py"] } ] }
+            """);
+
+        var harness = Path.Combine(AppContext.BaseDirectory, "bench.dll");
+        await using var run = ManagedProcess.Start("harness", ["dotnet", harness, "run", "--root", root.Path, "--only", "fake", "--workload", "persistent",
+            "--connections", "5", "--duration", "0.2", "--rate", "0", "--repeats", "1", "--warmups", "0", "--warmup-cap", "0", "--no-build",
+            "--server-cpus", serverCpus, "--client-cpus", clientCpus, "--results", root.File("results")], root.Path);
+
+        // Wait until the server, both grandchildren and the client (under GNU time) are all running.
+        var waited = Stopwatch.StartNew();
+        string[] roles = [$"{marker}_server.py", $"{marker}-grandchild", $"{marker}-own-session", $"{marker}_client.py"];
+        while (!roles.All(role => Live.Marked(marker).Any(pid => Live.CommandLine(pid).Contains(role))))
+        {
+            Assert.True(waited.Elapsed < Processes.Patience, $"the suite never got as far as the client; the harness said: {run.StderrTail}");
+            Assert.False(run.HasExited, $"the harness ended early: {run.StderrTail}");
+            await Task.Delay(50);
+        }
+        var marked = Live.Marked(marker);
+        var server = marked.Single(pid => Live.CommandLine(pid).Contains("_server.py"));
+        var client = marked.Single(pid => Live.Stat(pid)?.Parent == run.Pid && Live.CommandLine(pid).Contains("_client.py"));
+        var reaper = Live.Children(run.Pid).Single(pid => Live.CommandLine(pid).Contains("bench-reaper"));
+        // Each started program leads its own group, apart from the harness's.
+        Assert.Equal(server, Live.Stat(server)!.Value.Group);
+        Assert.Equal(client, Live.Stat(client)!.Value.Group);
+        Assert.NotEqual(Live.Stat(run.Pid)!.Value.Group, Live.Stat(server)!.Value.Group);
+        Assert.Equal(serverCpus, Live.CpusAllowed(server));
+        Assert.Equal(clientCpus, Live.CpusAllowed(client));
+        var groups = marked.Select(pid => Live.Stat(pid)?.Group).OfType<int>().ToHashSet();
+
+        Process.GetProcessById(run.Pid).Kill(); // SIGKILL: the harness runs no code of its own after this
+
+        var left = new List<string>();
+        var watch = Stopwatch.StartNew();
+        do
+        {
+            left.Clear();
+            left.AddRange(Live.Marked(marker).Select(pid => $"{pid} (marked): {Live.CommandLine(pid)}"));
+            left.AddRange(Live.All().Where(pid => Live.Stat(pid) is { } s && groups.Contains(s.Group)).Select(pid => $"{pid} (in group {Live.Stat(pid)?.Group}): {Live.CommandLine(pid)}"));
+            left.AddRange(Live.Marked(marker).Where(pid => Live.CpusAllowed(pid) is { } c && (c == serverCpus || c == clientCpus))
+                .Select(pid => $"{pid} (pinned to {Live.CpusAllowed(pid)}): {Live.CommandLine(pid)}"));
+            if (Live.IsAlive(reaper)) left.Add($"{reaper}: the reaper itself");
+            if (left.Count == 0) break;
+            await Task.Delay(50);
+        } while (watch.Elapsed < Bounded);
+        Assert.True(left.Count == 0, $"still running {watch.Elapsed.TotalSeconds:F1} s after kill -9 of the harness:\n{string.Join('\n', left.Distinct())}");
+        await run.Exited.WaitAsync(Bounded);
+    }
+}
+
+/// <summary>Live processes as /proc shows them; zombies count as gone.</summary>
+internal static class Live
+{
+    public static IEnumerable<int> All() =>
+        Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(d => int.TryParse(d, out _)).Select(int.Parse!).Where(IsAlive);
+
+    public static bool IsAlive(int pid) => ProcessGroups.Stat(pid) is { State: not ('Z' or 'X') };
+
+    public static ProcessGroups.ProcEntry? Stat(int pid) => ProcessGroups.Stat(pid);
+
+    public static string CommandLine(int pid)
+    {
+        try { return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim(); }
+        catch (IOException) { return ""; }
+    }
+
+    /// <summary>Live processes whose command line holds the marker.</summary>
+    public static List<int> Marked(string marker) => All().Where(pid => CommandLine(pid).Contains(marker)).ToList();
+
+    public static IEnumerable<int> Children(int parent) => All().Where(pid => Stat(pid)?.Parent == parent);
+
+    /// <summary>The CPUs a process may run on (Cpus_allowed_list), or null once it is gone.</summary>
+    public static string? CpusAllowed(int pid)
+    {
+        try
+        {
+            return File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal))?
+                ["Cpus_allowed_list:".Length..].Trim();
+        }
+        catch (IOException) { return null; }
+    }
+}
