@@ -83,6 +83,7 @@ public class InterruptTests
     {
         using var root = new TempDir();
         var marker = $"marker{Guid.NewGuid():N}";
+        await using var cleanup = new KillMarked(marker);
         var termed = root.File("server-got-sigterm");
         File.WriteAllText(root.File("run-all.sh"), "");
         // SIGTERM is ignored (its handler only leaves a note, so the test sees the harness's clean stop begin).
@@ -135,6 +136,7 @@ public class InterruptTests
     {
         using var root = new TempDir();
         var marker = $"marker{Guid.NewGuid():N}";
+        await using var cleanup = new KillMarked(marker);
         File.WriteAllText(root.File("run-all.sh"), "");
         // A cmake folder whose configure step takes ten minutes, in a process the test can see by its marker.
         File.WriteAllText(root.File("CMakeLists.txt"), $$"""

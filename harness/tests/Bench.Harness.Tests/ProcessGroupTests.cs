@@ -17,35 +17,32 @@ public class ProcessGroupTests
         using var dir = new TempDir();
         var marker = $"marker{Guid.NewGuid():N}";
         var cpus = Environment.ProcessorCount > 1 ? "1" : "0";
+        await using var cleanup = new KillMarked(marker);
         var child = ManagedProcess.Start("grouped", ["python3", "-c", """
             import subprocess, sys, time
-            g = subprocess.Popen(["sleep", "300"])
+            g = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", sys.argv[1]])
             print(f"GRANDCHILD {g.pid}", flush=True)
             time.sleep(300)
             """, marker], dir.Path, cpus);
-        int grandchild;
-        await using (child)
-        {
-            var line = await child.WaitForLineAsync(l => l.StartsWith("GRANDCHILD ", StringComparison.Ordinal), Processes.Patience, CancellationToken.None);
-            grandchild = int.Parse(line.Split(' ')[1]);
+        var grandchild = await GrandchildAsync(child);
 
-            // The pid held is the program's own: setsid and taskset exec'd into it, nothing stayed in between.
-            Assert.Contains(marker, File.ReadAllText($"/proc/{child.Pid}/cmdline"));
-            Assert.Equal(Environment.ProcessId, Live.Stat(child.Pid)!.Value.Parent);
-            Assert.Equal(cpus, Live.CpusAllowed(child.Pid));
+        // The pid held is the program's own: setsid and taskset exec'd into it, nothing stayed in between.
+        Assert.Contains(marker, Live.CommandLine(child.Pid));
+        Assert.Equal(Environment.ProcessId, Live.Stat(child.Pid)!.Value.Parent);
+        Assert.Equal(cpus, Live.CpusAllowed(child.Pid));
 
-            var leader = Live.Stat(child.Pid)!.Value;
-            Assert.Equal(child.Pid, leader.Group);
-            Assert.Equal(child.Pid, leader.Session);
-            Assert.NotEqual(Live.Stat(Environment.ProcessId)!.Value.Group, leader.Group);
-            Assert.Equal(child.Pid, Live.Stat(grandchild)!.Value.Group);
-            Assert.Contains(child.Pid, ProcessGroups.Live);
-        }
-        var pid = child.Pid;
-        Assert.False(Live.IsAlive(pid), "the child survived its disposal");
+        var leader = Live.Stat(child.Pid)!.Value;
+        Assert.Equal(child.Pid, leader.Group);
+        Assert.Equal(child.Pid, leader.Session);
+        Assert.NotEqual(Live.Stat(Environment.ProcessId)!.Value.Group, leader.Group);
+        Assert.Equal(child.Pid, Live.Stat(grandchild)!.Value.Group);
+        Assert.Contains(child.Pid, ProcessGroups.Live);
+
+        await child.DisposeAsync().AsTask().WaitAsync(Bounded);
+        Assert.False(Live.IsAlive(child.Pid), "the child survived its disposal");
         Assert.False(Live.IsAlive(grandchild), "the grandchild survived the child's disposal");
         Assert.Equal(-1, child.ExitCode);
-        Assert.DoesNotContain(pid, ProcessGroups.Live);
+        Assert.DoesNotContain(child.Pid, ProcessGroups.Live);
     }
 
     /// <summary>The dpdk-testpmd wrappers start testpmd with start_new_session: it leaves our group and session, but not our tree.</summary>
@@ -54,18 +51,17 @@ public class ProcessGroupTests
     {
         using var dir = new TempDir();
         var marker = $"marker{Guid.NewGuid():N}";
-        int grandchild;
-        await using (var child = ManagedProcess.Start("wrapper", ["python3", "-c", $$"""
+        await using var cleanup = new KillMarked(marker);
+        var child = ManagedProcess.Start("wrapper", ["python3", "-c", $$"""
             import subprocess, sys, time
             g = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "{{marker}}"], start_new_session=True)
             print(f"GRANDCHILD {g.pid}", flush=True)
             time.sleep(300)
-            """], dir.Path))
-        {
-            var line = await child.WaitForLineAsync(l => l.StartsWith("GRANDCHILD ", StringComparison.Ordinal), Processes.Patience, CancellationToken.None);
-            grandchild = int.Parse(line.Split(' ')[1]);
-            Assert.Equal(grandchild, Live.Stat(grandchild)!.Value.Session); // not in our group or session any more
-        }
+            """], dir.Path);
+        var grandchild = await GrandchildAsync(child);
+        Assert.Equal(grandchild, Live.Stat(grandchild)!.Value.Session); // in neither our group nor our session any more
+
+        await child.DisposeAsync().AsTask().WaitAsync(Bounded);
         Assert.False(Live.IsAlive(grandchild), "the grandchild in a session of its own survived");
         Assert.Empty(Live.Marked(marker));
     }
@@ -76,14 +72,14 @@ public class ProcessGroupTests
     {
         using var dir = new TempDir();
         var marker = $"marker{Guid.NewGuid():N}";
+        await using var cleanup = new KillMarked(marker);
         var child = ManagedProcess.Start("leaver", ["python3", "-c", $$"""
             import subprocess, sys
             g = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "{{marker}}"], process_group=0,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             print(f"GRANDCHILD {g.pid}", flush=True)
             """], dir.Path);
-        var line = await child.WaitForLineAsync(l => l.StartsWith("GRANDCHILD ", StringComparison.Ordinal), Processes.Patience, CancellationToken.None);
-        var grandchild = int.Parse(line.Split(' ')[1]);
+        var grandchild = await GrandchildAsync(child);
         Assert.Equal(0, await child.Exited.WaitAsync(Processes.Patience));
         Assert.True(Live.IsAlive(grandchild), "the grandchild should outlive its parent until the harness reaps it");
         Assert.Equal(child.Pid, Live.Stat(grandchild)!.Value.Session);
@@ -113,6 +109,7 @@ public class ProcessGroupTests
     {
         using var root = new TempDir();
         var marker = $"marker{Guid.NewGuid():N}";
+        await using var cleanup = new KillMarked(marker);
         var (serverCpus, clientCpus) = Environment.ProcessorCount > 1 ? ("0", "1") : ("0", "0");
         File.WriteAllText(root.File("run-all.sh"), "");
         File.WriteAllText(root.File($"{marker}_server.py"), $$"""
@@ -181,6 +178,24 @@ public class ProcessGroupTests
         Assert.True(left.Count == 0, $"still running {watch.Elapsed.TotalSeconds:F1} s after kill -9 of the harness:\n{string.Join('\n', left.Distinct())}");
         await run.Exited.WaitAsync(Bounded);
     }
+
+    private static async Task<int> GrandchildAsync(ManagedProcess child)
+    {
+        var line = await child.WaitForLineAsync(l => l.StartsWith("GRANDCHILD ", StringComparison.Ordinal), Processes.Patience, CancellationToken.None);
+        return int.Parse(line.Split(' ')[1]);
+    }
+}
+
+/// <summary>After a test, whatever it started that still runs (a failed test's leftovers), found by its marker, is killed.</summary>
+internal sealed class KillMarked(string marker) : IAsyncDisposable
+{
+    public ValueTask DisposeAsync()
+    {
+        foreach (var pid in Live.Marked(marker))
+            try { Process.GetProcessById(pid).Kill(); }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception) { }
+        return ValueTask.CompletedTask;
+    }
 }
 
 /// <summary>Live processes as /proc shows them; zombies count as gone.</summary>
@@ -196,7 +211,7 @@ internal static class Live
     public static string CommandLine(int pid)
     {
         try { return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim(); }
-        catch (IOException) { return ""; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return ""; }
     }
 
     /// <summary>Live processes whose command line holds the marker.</summary>
@@ -212,6 +227,6 @@ internal static class Live
             return File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("Cpus_allowed_list:", StringComparison.Ordinal))?
                 ["Cpus_allowed_list:".Length..].Trim();
         }
-        catch (IOException) { return null; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
 }

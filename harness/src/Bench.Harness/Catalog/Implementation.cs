@@ -43,7 +43,7 @@ public sealed class ImplementationCatalog(IReadOnlyList<Implementation> all)
                     spec.Name, manifest.Language, spec.Design, folder, manifest.Build,
                     Resolve(spec.Server, folder), Resolve(spec.Client, folder),
                     spec.Transports ?? [Catalog.Transports.Tcp],
-                    spec.Workloads?.Select(w => Workload.Find(w)!).ToList() ?? [.. Workload.All.OfType<EchoWorkload>()],
+                    spec.Workloads?.Select(w => Workload.Find(w)!).ToList() ?? [.. Workload.All.Where(w => w.IsManifestDefault)],
                     spec.InDefaultSuite ?? true,
                     spec.Client is null ? null : string.Join(' ', spec.Client)));
             }

@@ -156,7 +156,8 @@ public static class Commands
         a.EnsureEmpty();
         var impl = ImplementationCatalog.Discover(root).Select([name])[0];
         if (!impl.HasClient) throw new UsageException($"{name} has no client");
-        var workload = workloadName is null ? impl.Workloads.FirstOrDefault(w => w is Persistent) ?? impl.Workloads[0]
+        // A timed workload by default (held connections for the echo): a burst is over before a tool can watch it.
+        var workload = workloadName is null ? impl.Workloads.FirstOrDefault(w => w.IsTimed) ?? impl.Workloads[0]
             : impl.Workloads.FirstOrDefault(w => w.Name == workloadName)
               ?? throw new UsageException($"{name} does not run '{workloadName}' (it runs {string.Join(", ", impl.Workloads)})");
 

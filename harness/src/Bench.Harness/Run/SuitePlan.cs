@@ -56,7 +56,7 @@ public static class SuitePlan
     {
         var chosen = o.Only is { } only ? catalog.Select(only) : catalog.All.Where(i => i.InDefaultSuite).ToList();
         var context = new SuitePlanContext(chosen, o);
-        if (o.Matrix) return Workload.Get<Burst>().PlanMatrix(context).ToList();
+        if (o.Matrix) return Workload.All.SelectMany(w => w.PlanMatrix(context)).ToList();
         return Workload.All.Where(o.Wants).SelectMany(w => w.Plan(context)).ToList();
     }
 }

@@ -14,6 +14,7 @@ public sealed class Burst : EchoWorkload
 {
     public override string Name => "burst";
     public override string Description => "N connections at once, each connects, echoes one payload and closes";
+    public override bool IsManifestDefault => true;
     public override int Order => 0;
     public override bool OneConnectionPerRequest => true;
     public override bool IsTimed => false;
@@ -24,7 +25,7 @@ public sealed class Burst : EchoWorkload
     public override int DefaultConnections(SuiteOptions o) => 10_000;
 
     /// <summary>--matrix: every echo client against every echo server, drawn as a heatmap.</summary>
-    public IEnumerable<PlannedExperiment> PlanMatrix(SuitePlanContext p)
+    public override IEnumerable<PlannedExperiment> PlanMatrix(SuitePlanContext p)
     {
         var echo = p.Chosen.Where(i => SpeaksEcho(i) && i.Workloads.Contains(this)).ToList();
         foreach (var server in echo.Where(i => i.HasServer))

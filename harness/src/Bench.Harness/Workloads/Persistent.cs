@@ -12,6 +12,7 @@ public sealed class Persistent : EchoWorkload
 {
     public override string Name => "persistent";
     public override string Description => "N held connections echo for --duration, closed loop and open loop at half its rate";
+    public override bool IsManifestDefault => true;
     public override int Order => 10;
     protected override string Title => "Persistent closed loop";
     protected override IReadOnlyList<(Figure, string)> BarFigures => [(Figures.ReqPerS, "rps")];

@@ -20,6 +20,9 @@ public abstract class Workload : IChartSource
     /// <summary>One line for --help.</summary>
     public abstract string Description { get; }
 
+    /// <summary>What an implementation runs when its manifest names no workloads: the contract's two (docs/contract.md).</summary>
+    public virtual bool IsManifestDefault => false;
+
     /// <summary>Position in plans and reports: echo workloads first, then the variants.</summary>
     public abstract int Order { get; }
 
@@ -43,6 +46,9 @@ public abstract class Workload : IChartSource
 
     /// <summary>The cells of this workload a suite runs, in order.</summary>
     public abstract IEnumerable<PlannedExperiment> Plan(SuitePlanContext plan);
+
+    /// <summary>--matrix: every client against every server, for the workloads that draw one.</summary>
+    public virtual IEnumerable<PlannedExperiment> PlanMatrix(SuitePlanContext plan) => [];
 
     /// <summary>The arguments this workload adds to the contract's (docs/contract.md, "Clients").</summary>
     public IEnumerable<string> ClientArguments(int inFlight, double rate, double durationS) =>
