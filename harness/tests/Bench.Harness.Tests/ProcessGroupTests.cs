@@ -179,6 +179,50 @@ public class ProcessGroupTests
         await run.Exited.WaitAsync(Bounded);
     }
 
+    /// <summary>
+    /// The reaper on its own, told by hand: at end of input it kills a registered family (with a
+    /// grandchild in a session of its own), and spares a process whose pid is registered under
+    /// another start time (a pid the kernel gave out again) and a group that was unregistered.
+    /// </summary>
+    [Fact]
+    public async Task the_reaper_kills_registered_families_and_spares_a_reused_pid_and_a_released_group()
+    {
+        using var dir = new TempDir();
+        var marker = $"marker{Guid.NewGuid():N}";
+        await using var cleanup = new KillMarked(marker);
+        const string sleeper = "import time; time.sleep(300)";
+        await using var family = ManagedProcess.Start("family", ["python3", "-c", $$"""
+            import subprocess, sys, time
+            a = subprocess.Popen([sys.executable, "-c", "{{sleeper}}", sys.argv[1]])
+            b = subprocess.Popen([sys.executable, "-c", "{{sleeper}}", sys.argv[1]], start_new_session=True)
+            print(f"GRANDCHILDREN {a.pid} {b.pid}", flush=True)
+            time.sleep(300)
+            """, marker], dir.Path);
+        var line = await family.WaitForLineAsync(l => l.StartsWith("GRANDCHILDREN ", StringComparison.Ordinal), Processes.Patience, CancellationToken.None);
+        var grandchildren = line.Split(' ').Skip(1).Select(int.Parse).ToList();
+        await using var stranger = ManagedProcess.Start("stranger", ["python3", "-c", $"print('UP', flush=True); {sleeper}", marker], dir.Path);
+        await using var released = ManagedProcess.Start("released", ["python3", "-c", $"print('UP', flush=True); {sleeper}", marker], dir.Path);
+        await stranger.WaitForLineAsync(l => l == "UP", Processes.Patience, CancellationToken.None);
+        await released.WaitForLineAsync(l => l == "UP", Processes.Patience, CancellationToken.None);
+
+        var start = new ProcessStartInfo("bash") { RedirectStandardInput = true, UseShellExecute = false };
+        foreach (var arg in new[] { "-c", "eval \"$BENCH_REAPER_SCRIPT\"", "bench-reaper-under-test" }) start.ArgumentList.Add(arg);
+        start.Environment["BENCH_REAPER_SCRIPT"] = ProcessGroups.ReaperScript;
+        using var reaper = Process.Start(start)!;
+        reaper.StandardInput.WriteLine($"+{family.Pid} {Live.Stat(family.Pid)!.Value.StartTime}");
+        reaper.StandardInput.WriteLine($"+{stranger.Pid} {Live.Stat(stranger.Pid)!.Value.StartTime + 1}");
+        reaper.StandardInput.WriteLine($"+{released.Pid} {Live.Stat(released.Pid)!.Value.StartTime}");
+        reaper.StandardInput.WriteLine($"-{released.Pid}");
+        reaper.StandardInput.WriteLine("not a registration");
+        reaper.StandardInput.Close();
+        await reaper.WaitForExitAsync().WaitAsync(Bounded);
+
+        await family.Exited.WaitAsync(Bounded);
+        Assert.All(grandchildren, g => Assert.False(Live.IsAlive(g), $"grandchild {g} survived the reaper"));
+        Assert.True(Live.IsAlive(stranger.Pid), "the reaper killed a process whose pid was registered under another start time");
+        Assert.True(Live.IsAlive(released.Pid), "the reaper killed an unregistered group");
+    }
+
     private static async Task<int> GrandchildAsync(ManagedProcess child)
     {
         var line = await child.WaitForLineAsync(l => l.StartsWith("GRANDCHILD ", StringComparison.Ordinal), Processes.Patience, CancellationToken.None);

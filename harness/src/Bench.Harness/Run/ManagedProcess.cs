@@ -23,6 +23,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     private readonly Task<int> _exit;
     private readonly Action<string>? _onStdout;
     private readonly Action<string>? _onStderr;
+    private readonly ProcessGroups.Group _group;
 
     public string Name { get; }
     public int Pid => _task.ProcessId;
@@ -48,7 +49,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
             .WithStandardErrorPipe(PipeTarget.ToDelegate(OnStderr))
             .WithValidation(CommandResultValidation.None);
         _task = cli.ExecuteAsync(_kill.Token);
-        ProcessGroups.Register(_task.ProcessId);
+        _group = ProcessGroups.Register(_task.ProcessId);
         _exit = ObserveExitAsync();
     }
 
@@ -97,6 +98,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         catch (OperationCanceledException) { return (ExitCode = -1).Value; }
         finally
         {
+            ProcessGroups.LeaderExited(_group);
             lock (_watchers)
                 foreach (var w in _watchers) w.Found.TrySetException(new ProcessExitedException(this));
         }
@@ -145,11 +147,15 @@ public sealed partial class ManagedProcess : IAsyncDisposable
 
     public bool HasExited => _exit.IsCompleted;
 
-    /// <summary>SIGTERM, then up to <paramref name="grace"/> to exit, then SIGKILL for the whole tree. True when it went by itself.</summary>
+    /// <summary>
+    /// SIGTERM for the program (the group's leader, which stops its own workers), then up to
+    /// <paramref name="grace"/> to exit, then SIGKILL for the whole group. True when it went by itself.
+    /// </summary>
     public async Task<bool> StopAsync(TimeSpan grace)
     {
         if (_exit.IsCompleted) return true;
-        _ = kill(Pid, SigTerm);
+        // Only while the pid is still the leader's (its output may outlive it, held by a grandchild).
+        if (ProcessGroups.Stat(Pid)?.StartTime == _group.LeaderStart) _ = kill(Pid, SigTerm);
         try
         {
             await _exit.WaitAsync(grace);
@@ -173,11 +179,11 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         if (!_exit.IsCompleted)
         {
             _killRequested = true;
-            ProcessGroups.Kill(Pid, leaderAlive: true);
+            ProcessGroups.Kill(_group, leaderAlive: true);
             await _kill.CancelAsync();
         }
         await _exit;
-        await ProcessGroups.ReleaseAsync(Pid, TimeSpan.FromSeconds(2));
+        await ProcessGroups.ReleaseAsync(_group, TimeSpan.FromSeconds(2));
     }
 
     /// <summary>Kills, synchronously, every process group the harness started that is still registered: for stopping at once.</summary>

@@ -14,20 +14,26 @@ namespace Bench.Harness.Run;
 /// inherits the group and the session unless it leaves them on purpose.
 ///
 /// One reaper per harness, a small bash loop in a session of its own that ignores SIGINT,
-/// SIGTERM and SIGHUP, is told "+ID" when a group starts and "-ID" once it is gone. Its stdin is a
-/// pipe only the harness can write to: when the harness exits, however it exits, the kernel
-/// closes that pipe, and at end of input the reaper kills what is left of every group still
-/// registered.
+/// SIGTERM and SIGHUP, is told "+ID START" when a group starts and "-ID" once it is gone. Its
+/// stdin is a pipe only the harness can write to: when the harness exits, however it exits, the
+/// kernel closes that pipe, and at end of input the reaper kills what is left of every group
+/// still registered.
 ///
-/// What "the family" of a group is, both here and in the reaper: every process in the group or
-/// the session, and every descendant of those by parent pid. The last part catches a child that
-/// starts a program in a session of its own (the dpdk-testpmd wrappers do, with
-/// start_new_session): its parent is ours, so it is ours. The family is frozen with SIGSTOP
-/// before it is killed, so that nothing it forks while it is being enumerated, and nothing
-/// orphaned (and so reparented away) by the killing, is missed.
+/// The family of a group, both here and in the reaper: every process in the group or the
+/// session, the leader itself, and every descendant of those by parent pid. The last part
+/// catches a child that starts a program in a session of its own (the dpdk-testpmd wrappers do,
+/// with start_new_session): its parent is ours, so it is ours. The family is frozen with SIGSTOP
+/// before it is killed, so that nothing it forks while it is being enumerated, and nothing the
+/// killing orphans (and so reparents away), is missed.
+///
+/// Pids are reused. The kernel never hands out a number that is still some process's pid, group
+/// or session, so while anything of a group lives its id is ours; once a process holds the id as
+/// its pid with a start time other than the leader's, the id was free when it was handed out
+/// again, nothing of ours can be in that group or session, and the id is skipped.
 ///
 /// Not covered: a descendant that leaves both the session and the tree (a daemon's double fork
-/// followed by setsid), and processes the harness starts without <see cref="ManagedProcess"/>.
+/// and setsid), the moment between the fork of a child and its registration, and processes the
+/// harness starts without <see cref="ManagedProcess"/> (builds, toolchain probes, microbenchmarks).
 /// </summary>
 public static partial class ProcessGroups
 {
@@ -35,44 +41,61 @@ public static partial class ProcessGroups
     public static IReadOnlyList<string> NewSession { get; } = ["setsid"];
 
     private static readonly object Gate = new();
-    private static readonly HashSet<int> Registered = new();
+    private static readonly HashSet<Group> Registered = new();
     private static Process? _reaper;
     private static StreamWriter? _toReaper;
     private static bool _reaperWarned;
 
-    /// <summary>Registers a group (the id is the leader's pid) with the reaper, starting the reaper if need be.</summary>
-    public static void Register(int id)
+    /// <summary>
+    /// A group the harness started: its id (the leader's pid) and the leader's start time, which
+    /// tells the leader from a later process that was given the same pid.
+    /// </summary>
+    public readonly record struct Group(int Id, long LeaderStart);
+
+    /// <summary>Registers a new child's group (its id is the child's pid) with the reaper, starting the reaper if need be.</summary>
+    public static Group Register(int pid)
     {
+        // 0 when the child is already gone: then any process with this pid is a later one.
+        var group = new Group(pid, Stat(pid)?.StartTime ?? 0);
         lock (Gate)
         {
-            Registered.Add(id);
-            Tell($"+{id}");
+            Registered.Add(group);
+            Tell($"+{group.Id} {group.LeaderStart}");
         }
+        return group;
     }
 
-    /// <summary>Forgets a group whose members are all gone.</summary>
-    private static void Unregister(int id)
+    private static void Unregister(Group group)
     {
         lock (Gate)
-            if (Registered.Remove(id)) Tell($"-{id}");
+            if (Registered.Remove(group)) Tell($"-{group.Id}");
     }
 
-    /// <summary>The groups registered now (for tests and diagnostics).</summary>
-    public static IReadOnlyList<int> Live { get { lock (Gate) return Registered.ToList(); } }
+    /// <summary>The ids of the groups registered now.</summary>
+    public static IReadOnlyList<int> Live { get { lock (Gate) return Registered.Select(g => g.Id).ToList(); } }
+
+    /// <summary>
+    /// The leader has exited by itself: a group with nothing left in it (zombies included) is
+    /// unregistered at once; one with members left waits for <see cref="ReleaseAsync"/>.
+    /// </summary>
+    public static void LeaderExited(Group group)
+    {
+        if (Family([group], leadersAlive: false, livingOnly: false).Count == 0) Unregister(group);
+    }
 
     /// <summary>
     /// SIGKILL for the group and everything it started. <paramref name="leaderAlive"/>: the leader
-    /// is still our child (not yet seen to exit), so its pid is its own and it may not have
-    /// become a group leader yet (setsid runs a moment after the fork).
+    /// has not been seen to exit, so it is still our child, and it may not have made itself a
+    /// group leader yet (setsid runs a moment after the fork).
     /// </summary>
-    public static void Kill(int id, bool leaderAlive) => KillFamilies([id], leaderAlive);
+    public static void Kill(Group group, bool leaderAlive) => KillFamilies([group], leaderAlive);
 
     /// <summary>Synchronously kills every registered group and everything it started: for stopping at once.</summary>
     public static void KillAll()
     {
-        int[] ids;
-        lock (Gate) ids = Registered.ToArray();
-        if (ids.Length > 0) KillFamilies(ids, leadersAlive: true);
+        Group[] groups;
+        lock (Gate) groups = Registered.ToArray();
+        if (groups.Length > 0) KillFamilies(groups, leadersAlive: true);
     }
 
     /// <summary>
@@ -81,50 +104,59 @@ public static partial class ProcessGroups
     /// <paramref name="patience"/> (a process in uninterruptible sleep, or one we may not signal)
     /// stays registered, so the reaper tries again when the harness exits.
     /// </summary>
-    public static async Task ReleaseAsync(int id, TimeSpan patience)
+    public static async Task ReleaseAsync(Group group, TimeSpan patience)
     {
+        lock (Gate)
+            if (!Registered.Contains(group)) return; // found empty already: an empty group cannot come back
         var waited = Stopwatch.StartNew();
         while (true)
         {
-            if (Family([id], leadersAlive: false, livingOnly: true).Count == 0)
+            if (Family([group], leadersAlive: false, livingOnly: true).Count == 0)
             {
-                Unregister(id);
+                Unregister(group);
                 return;
             }
-            KillFamilies([id], leadersAlive: false);
+            KillFamilies([group], leadersAlive: false);
             if (waited.Elapsed > patience) return;
             await Task.Delay(10);
         }
     }
 
-    private static void KillFamilies(IReadOnlyCollection<int> ids, bool leadersAlive)
+    private static void KillFamilies(IReadOnlyCollection<Group> groups, bool leadersAlive)
     {
         // Freeze first, then kill: a process killed before its children are found would orphan
         // them, and an orphan that left the session is found by nothing but its parent.
         var doomed = new HashSet<int>();
+        IReadOnlyCollection<int> ours = [];
         for (var round = 0; round < 5; round++)
         {
-            var found = Family(ids, leadersAlive, livingOnly: false);
+            var found = Family(groups, leadersAlive, livingOnly: false, out ours);
             found.ExceptWith(doomed);
             if (found.Count == 0) break;
             foreach (var pid in found) _ = kill(pid, SigStop);
             doomed.UnionWith(found);
         }
-        foreach (var id in ids) _ = kill(-id, SigKill);
+        foreach (var id in ours) _ = kill(-id, SigKill);
         foreach (var pid in doomed) _ = kill(pid, SigKill);
     }
 
     /// <summary>
-    /// The processes of these groups: members of each group or session (and each leader itself,
-    /// when it is still our child), and all their descendants. Never the harness itself.
+    /// The processes of these groups (see the class summary): members of each group or session,
+    /// each leader (when it is still our child) and all their descendants. Never the harness itself.
     /// </summary>
-    public static HashSet<int> Family(IReadOnlyCollection<int> ids, bool leadersAlive, bool livingOnly)
+    public static HashSet<int> Family(IReadOnlyCollection<Group> groups, bool leadersAlive, bool livingOnly) =>
+        Family(groups, leadersAlive, livingOnly, out _);
+
+    private static HashSet<int> Family(IReadOnlyCollection<Group> groups, bool leadersAlive, bool livingOnly, out IReadOnlyCollection<int> ours)
     {
         var self = Environment.ProcessId;
         var table = ProcessTable();
+        // An id held as a pid by a process that is not our leader was free when it was reused: skip it.
+        var valid = groups.Where(g => !table.TryGetValue(g.Id, out var p) || p.StartTime == g.LeaderStart).Select(g => g.Id).ToHashSet();
+        ours = valid;
         var found = new HashSet<int>();
         foreach (var (pid, p) in table)
-            if (ids.Contains(p.Group) || ids.Contains(p.Session) || (leadersAlive && ids.Contains(pid) && p.Parent == self))
+            if (valid.Contains(p.Group) || valid.Contains(p.Session) || (leadersAlive && valid.Contains(pid) && p.Parent == self))
                 found.Add(pid);
         bool grew;
         do
@@ -138,9 +170,9 @@ public static partial class ProcessGroups
         return found;
     }
 
-    public readonly record struct ProcEntry(char State, int Parent, int Group, int Session);
+    /// <summary>What /proc/PID/stat says of a process: its state, parent, group, session and start time (in clock ticks since boot).</summary>
+    public readonly record struct ProcEntry(char State, int Parent, int Group, int Session, long StartTime);
 
-    /// <summary>State, parent, process group and session of every process, from /proc/PID/stat.</summary>
     public static Dictionary<int, ProcEntry> ProcessTable()
     {
         var table = new Dictionary<int, ProcEntry>();
@@ -156,9 +188,9 @@ public static partial class ProcessGroups
         try
         {
             var stat = File.ReadAllText($"/proc/{pid}/stat");
-            // "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
+            // "pid (comm) state ppid pgrp session ... starttime ...": comm may hold spaces and parentheses.
             var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return new ProcEntry(f[0][0], int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3]));
+            return new ProcEntry(f[0][0], int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3]), long.Parse(f[19]));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
         {
@@ -189,20 +221,16 @@ public static partial class ProcessGroups
     {
         try
         {
-            var start = new ProcessStartInfo(NewSession[0])
-            {
-                UseShellExecute = false,
-                RedirectStandardInput = true,
-                WorkingDirectory = "/",
-            };
+            var start = new ProcessStartInfo(NewSession[0]) { UseShellExecute = false, RedirectStandardInput = true, WorkingDirectory = "/" };
             // The script travels in the environment, so that `ps` shows one short line for the reaper.
             foreach (var arg in new[] { "bash", "-c", "eval \"$BENCH_REAPER_SCRIPT\"", "bench-reaper" }) start.ArgumentList.Add(arg);
             start.Environment["BENCH_REAPER_SCRIPT"] = ReaperScript;
-            // Static fields keep the pipe's write end open for the harness's whole life: when they go, the reaper kills everything.
             _reaper = Process.Start(start)!;
+            // Static fields keep the pipe's write end open for the harness's whole life; .NET opens it
+            // close-on-exec, so no other child holds it and its end of input means the harness is gone.
             _toReaper = _reaper.StandardInput;
             _toReaper.AutoFlush = true;
-            foreach (var id in Registered) _toReaper.WriteLine($"+{id}");
+            foreach (var group in Registered) _toReaper.WriteLine($"+{group.Id} {group.LeaderStart}");
             return true;
         }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or IOException or InvalidOperationException)
@@ -215,44 +243,45 @@ public static partial class ProcessGroups
         }
     }
 
-    /// <summary>The reaper's pid, or null when there is none (for tests).</summary>
-    public static int? ReaperPid
-    {
-        get { lock (Gate) return _reaper is { HasExited: false } r ? r.Id : null; }
-    }
-
     /// <summary>
-    /// The reaper: reads "+ID" and "-ID" lines until end of input, then freezes and kills the
-    /// family of every group still registered (the same rule as <see cref="Family"/>, with the
-    /// leader counted by pid alone: by then the harness is gone and its children are orphans).
-    /// Bash builtins only, so it starts nothing.
+    /// The reaper: reads "+ID START" and "-ID" lines until end of input, then freezes and kills
+    /// the family of every group still registered (the same rule as <see cref="Family"/>; the
+    /// leader is told by its start time, as by then it is an orphan). Its output goes nowhere,
+    /// so that it holds none of the harness's pipes open; bash builtins only, so it starts nothing.
     /// </summary>
-    private const string ReaperScript = """
+    internal const string ReaperScript = """
+        exec >/dev/null 2>&1
         trap '' INT TERM HUP
-        declare -A live=() doomed=() parent=() group=() session=()
+        declare -A live=() ours=() doomed=() parent=() group=() session=() start=()
+        add='^[+]([0-9]+) ([0-9]+)$' remove='^-([0-9]+)$'
         while IFS= read -r line; do
-          [[ $line =~ ^([-+])([0-9]+)$ ]] || continue
-          if [[ ${BASH_REMATCH[1]} == + ]]; then live[${BASH_REMATCH[2]}]=1; else unset "live[${BASH_REMATCH[2]}]"; fi
+          if [[ $line =~ $add ]]; then live[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
+          elif [[ $line =~ $remove ]]; then unset "live[${BASH_REMATCH[1]}]"; fi
         done
         (( ${#live[@]} )) || exit 0
         scan() {
-          parent=() group=() session=()
-          local f stat pid state pp pg sd rest
+          parent=() group=() session=() start=()
+          local f stat pid
+          local -a field
           for f in /proc/[0-9]*/stat; do
             stat=
-            IFS= read -r -d '' stat 2>/dev/null < "$f"
+            IFS= read -r -d '' stat < "$f"
             [[ -n $stat ]] || continue
             pid=${stat%% *}
-            read -r state pp pg sd rest <<< "${stat##*) }"
-            [[ $pid$pp$pg$sd =~ ^[0-9]+$ ]] || continue
-            parent[$pid]=$pp group[$pid]=$pg session[$pid]=$sd
+            read -r -a field <<< "${stat##*) }"
+            [[ $pid${field[1]}${field[2]}${field[3]}${field[19]} =~ ^[0-9]+$ ]] || continue
+            parent[$pid]=${field[1]} group[$pid]=${field[2]} session[$pid]=${field[3]} start[$pid]=${field[19]}
           done
         }
         family() {
-          local pid grew=1 added=1
+          local id pid grew=1 added=1
+          ours=()
+          for id in "${!live[@]}"; do
+            [[ -n ${parent[$id]} && ${start[$id]} != "${live[$id]}" ]] || ours[$id]=1
+          done
           for pid in "${!parent[@]}"; do
             [[ -z ${doomed[$pid]} ]] || continue
-            if [[ -n ${live[$pid]} || -n ${live[${group[$pid]}]} || -n ${live[${session[$pid]}]} ]]; then doomed[$pid]=1; added=0; fi
+            if [[ -n ${ours[$pid]} || -n ${ours[${group[$pid]}]} || -n ${ours[${session[$pid]}]} ]]; then doomed[$pid]=1; added=0; fi
           done
           while (( grew )); do
             grew=0
@@ -266,10 +295,10 @@ public static partial class ProcessGroups
         for round in 1 2 3 4 5; do
           scan
           family || break
-          kill -STOP "${!doomed[@]}" 2>/dev/null
+          kill -STOP "${!doomed[@]}"
         done
-        for id in "${!live[@]}"; do kill -KILL -- "-$id" 2>/dev/null; done
-        (( ${#doomed[@]} )) && kill -KILL "${!doomed[@]}" 2>/dev/null
+        for id in "${!ours[@]}"; do kill -KILL -- "-$id"; done
+        (( ${#doomed[@]} )) && kill -KILL "${!doomed[@]}"
         exit 0
         """;
 
