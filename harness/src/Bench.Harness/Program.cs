@@ -1,7 +1,7 @@
 using Bench.Harness.Catalog;
 using Bench.Harness.CommandLine;
+using Bench.Harness.Processes;
 using Bench.Harness.Results;
-using Bench.Harness.Run;
 using System.Runtime.InteropServices;
 
 // The harness's front door: ./run-all.sh passes its arguments straight here.

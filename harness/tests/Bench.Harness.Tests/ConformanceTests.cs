@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Tests;
 

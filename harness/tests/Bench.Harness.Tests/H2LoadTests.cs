@@ -5,6 +5,7 @@ using Bench.Harness.Results;
 using Bench.Harness.Run;
 using Bench.Harness.Workloads;
 using GrpcBench.Protos;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Tests;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Bench.Harness.Results;
-using Bench.Harness.Run;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Tests;
 

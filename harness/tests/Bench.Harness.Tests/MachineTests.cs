@@ -1,5 +1,6 @@
 using Bench.Harness.Machine;
 using Bench.Harness.Run;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Tests;
 

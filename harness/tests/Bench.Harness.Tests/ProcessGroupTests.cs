@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Bench.Harness.Run;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Tests;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Bench.Harness.Catalog;
 using Bench.Harness.Run;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Tests;
 

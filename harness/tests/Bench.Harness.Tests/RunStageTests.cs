@@ -3,6 +3,7 @@ using Bench.Harness.LoadTools;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
 using Bench.Harness.Workloads;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Tests;
 
@@ -47,6 +48,17 @@ public class RunStageTests
               "implementations": [ { "name": "c", "design": "d", "server": ["s"], "workloads": ["bursty"] } ] }
             """, "x/bench.json"));
         Assert.Contains("workload 'bursty'", e.Message);
+    }
+
+    [Fact]
+    public void quick_plan_sizes_each_workload_down_and_keeps_connections_and_in_flight_apart()
+    {
+        var plan = SuitePlan.Build(Repo.Catalog, SuiteOptions.Quick).Select(p => p.Experiment).ToList();
+        Assert.Contains(plan, e => e.Workload is GrpcWorkload);
+        Assert.All(plan.Where(e => e.Workload is Burst), e => Assert.Equal(1000, e.Connections));
+        Assert.All(plan.Where(e => !e.Workload.Multiplexes), e => Assert.Equal(e.Connections, e.InFlight));
+        Assert.All(plan.Where(e => e.Workload is GrpcWorkload), e => Assert.Equal((2, 16), (e.Connections, e.InFlight)));
+        Assert.All(plan.Where(e => e.Workload is MemifWorkload), e => Assert.Equal((1, 16), (e.Connections, e.InFlight)));
     }
 
     [Fact]

@@ -5,7 +5,7 @@ using System.Text.RegularExpressions;
 using System.Xml;
 using System.Xml.Linq;
 using Bench.Harness.Catalog;
-using CliWrap;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Build;
 
@@ -62,31 +62,22 @@ public static class Builder
         foreach (var step in steps)
         {
             log.Line($"$ {string.Join(' ', step)}");
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancel);
-            timeout.CancelAfter(deadline);
             try
             {
-                // Both pipes feed one log, a whole line at a time under its lock, in the order lines arrive.
-                var result = await Cli.Wrap(step[0]).WithArguments(step.Skip(1))
-                    .WithWorkingDirectory(folder)
-                    .WithStandardOutputPipe(PipeTarget.ToDelegate(log.Line))
-                    .WithStandardErrorPipe(PipeTarget.ToDelegate(log.Line))
-                    .WithValidation(CommandResultValidation.None)
-                    .ExecuteAsync(timeout.Token); // cancelling it kills the child
-                if (result.ExitCode != 0)
-                    return new(folder, false, log.ToString(), $"'{string.Join(' ', step.Take(3))}' exited with {result.ExitCode}: {LastLines(log.ToString(), 3)}", DateTime.UtcNow - started);
+                // Through the process layer like every child, so a build dies with the harness too; both
+                // pipes feed one log, a whole line at a time under its lock, in the order lines arrive.
+                await using var process = ManagedProcess.Start($"build step '{step[0]}'", step, folder, onStdout: log.Line, onStderr: log.Line);
+                var exit = await process.Exited.WaitAsync(deadline, cancel); // cancelling or disposing kills its group
+                if (exit != 0)
+                    return new(folder, false, log.ToString(), $"'{string.Join(' ', step.Take(3))}' exited with {exit}: {LastLines(log.ToString(), 3)}", DateTime.UtcNow - started);
             }
-            catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+            catch (TimeoutException)
             {
                 return new(folder, false, log.ToString(), $"'{step[0]}' did not finish within {deadline.TotalSeconds:F0} s", DateTime.UtcNow - started);
             }
-            catch (CliWrap.Exceptions.CommandExecutionException e)
+            catch (ProcessStartException)
             {
-                return new(folder, false, log.ToString(), e.Message, DateTime.UtcNow - started);
-            }
-            catch (System.ComponentModel.Win32Exception e)
-            {
-                return new(folder, false, log.ToString(), $"cannot run '{step[0]}': {e.Message} (is the toolchain installed? scripts/setup.sh installs it)", DateTime.UtcNow - started);
+                return new(folder, false, log.ToString(), $"cannot run '{step[0]}': it is not installed or not executable (scripts/setup.sh installs the toolchains)", DateTime.UtcNow - started);
             }
         }
         cancel.ThrowIfCancellationRequested();

@@ -17,6 +17,7 @@ public static class HelpText
         Builds every implementation from source, runs the echo benchmarks pinned to separate
         cores, and writes results/<run-id>/ (runs.csv, summary.md, charts); results/latest
         points at the newest. Exits non-zero when any run failed, after writing what it measured.
+        Ctrl-C stops cleanly (finished runs kept, summary written); a second Ctrl-C stops at once.
 
         commands:
           run (default)            build, run the suite, report
@@ -44,13 +45,15 @@ public static class HelpText
           test                     (run-all.sh only) install what is missing and run every test suite
 
         run options:
-          --quick                  a small suite for CI and PR checks (1,000-connection burst,
-                                   100 connections x 1 s persistent, 2 repeats)
+          --quick                  a small suite for PR checks (a 1,000-connection burst, 1,000 held
+                                   connections x 1 s, 16 gRPC calls or memif frames in flight,
+                                   2 repeats)
           --only NAME[,NAME..]     just these implementations (see 'list')
           --workload W[,W..]       these workloads only (default: every one):
         {{WorkloadList}}
-          --connections N[,N..]    transport connections (default: 10000 burst, 1000 persistent,
-                                   2 for gRPC, always 1 for memif)
+          --connections N[,N..]    transport connections for every workload, memif excepted
+                                   (default: 10000 burst, 1000 persistent, 2 gRPC; memif always 1);
+                                   --workload picks the workloads it applies to
           --in-flight N            requests outstanding at once where a connection carries several
                                    (gRPC calls, memif frames; default 200, --quick 16); a raw echo
                                    connection always carries one

@@ -7,9 +7,9 @@ using Bench.Harness.Catalog;
 using Bench.Harness.CommandLine;
 using Bench.Harness.Machine;
 using Bench.Harness.Results;
-using Bench.Harness.Run;
 using Bench.Harness.Workloads;
 using GrpcBench.Protos;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.LoadTools;
 
@@ -65,7 +65,9 @@ public sealed partial class H2Load : IIndependentLoadTool
             Console.Error.WriteLine($"h2load adapter: the check call failed before loading: {wrong}");
             return 1;
         }
-        var scratch = Directory.CreateTempSubdirectory("bench-h2load-").FullName;
+        // Beside the samples file, in the harness's own scratch folder: that goes even when this adapter is killed.
+        var scratch = samples is null ? Directory.CreateTempSubdirectory("bench-h2load-").FullName
+            : Directory.CreateDirectory(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(samples))!, $"h2load-{Guid.NewGuid():N}")).FullName;
         try
         {
             var (frame, log, usage) = (Path.Combine(scratch, "request.frame"), Path.Combine(scratch, "h2load.log"), Path.Combine(scratch, "usage.txt"));

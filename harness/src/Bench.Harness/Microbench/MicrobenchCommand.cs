@@ -1,5 +1,5 @@
 using System.Text;
-using CliWrap;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Microbench;
 
@@ -24,20 +24,20 @@ public static class MicrobenchCommand
             var artifacts = Path.Combine(resultSet, "microbench", name);
             Console.Error.WriteLine($"[{i + 1}/{projects.Count}] bench: {name} ({(full ? "default" : "short")} job; BenchmarkDotNet prints its own progress)");
             var log = new StringBuilder();
-            var result = await Cli.Wrap("dotnet")
-                .WithArguments(["run", "-c", "Release", "--project", project, "--", "--filter", filter, "--exporters", "csv", "--artifacts", artifacts,
-                    .. full ? Array.Empty<string>() : ["--job", "short"]])
-                .WithStandardOutputPipe(PipeTarget.Merge(PipeTarget.ToStringBuilder(log), PipeTarget.ToStream(Console.OpenStandardError())))
-                .WithStandardErrorPipe(PipeTarget.ToStringBuilder(log))
-                .WithValidation(CommandResultValidation.None)
-                .ExecuteAsync(cancel);
+            var gate = new Lock();
+            void Log(string line) { lock (gate) log.AppendLine(line); }
+            await using var run = ManagedProcess.Start($"bench {name}",
+                ["dotnet", "run", "-c", "Release", "--project", project, "--", "--filter", filter, "--exporters", "csv", "--artifacts", artifacts,
+                    .. full ? Array.Empty<string>() : ["--job", "short"]], root,
+                onStdout: line => { Log(line); Console.Error.WriteLine(line); }, onStderr: Log);
+            var exit = await run.Exited.WaitAsync(cancel);
             await File.WriteAllTextAsync(Path.Combine(resultSet, $"microbench-{name}.log"), log.ToString(), cancel);
             var reports = Directory.Exists(Path.Combine(artifacts, "results"))
                 ? Directory.GetFiles(Path.Combine(artifacts, "results"), "*-report.csv") : [];
-            if (result.ExitCode != 0)
+            if (exit != 0)
             {
                 failed++;
-                Console.Error.WriteLine($"bench: {name} failed (exit {result.ExitCode}); see microbench-{name}.log");
+                Console.Error.WriteLine($"bench: {name} failed (exit {exit}); see microbench-{name}.log");
             }
             else if (reports.Length == 0)
                 Console.Error.WriteLine($"bench: {name}: no benchmark matches --filter {filter}");

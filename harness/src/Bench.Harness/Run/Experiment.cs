@@ -2,6 +2,7 @@ using System.Globalization;
 using Bench.Harness.Catalog;
 using Bench.Harness.LoadTools;
 using Bench.Harness.Workloads;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Run;
 

@@ -4,6 +4,7 @@ using Bench.Harness.LoadTools;
 using Bench.Harness.Machine;
 using Bench.Harness.Results;
 using Bench.Harness.Workloads;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Run;
 
@@ -103,7 +104,7 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     private static string Describe(RunRecord row) => row.Status switch
     {
         RunStatus.Ok or RunStatus.Failed => string.Create(CultureInfo.InvariantCulture,
-            $"{row.Status}, {row.Ok} ok, {row.Failed} failed, {row.WallMs:F0} ms, {row.ReqPerS:F0} req/s, p99 {row.LatP99Us:F0} us, {row.Bound}-bound"),
+            $"{row.Status}, {row.Ok} ok, {row.Failed} failed, {row.WallMs:F0} ms, {row.ReqPerS:F0} req/s, p99 {Figures.P99.Print(row.LatP99Us)} us, {row.Bound}-bound"),
         _ => $"{row.Status}: {row.Error}",
     };
 

@@ -25,9 +25,12 @@ public sealed record SuiteOptions
     /// <summary>Independent load generators that also load the workloads they drive (every one installed, unless turned off).</summary>
     public IReadOnlyList<IIndependentLoadTool> LoadTools { get; init; } = IndependentLoadTools.All.Where(t => t.IsInstalled).ToList();
 
+    /// <summary>--quick: a small suite for CI and PR checks; each workload sizes itself down (a 1,000-connection burst).</summary>
+    public bool IsQuick { get; init; }
+
     public static SuiteOptions Quick => new()
     {
-        Connections = [1000],
+        IsQuick = true,
         DurationS = 1,
         InFlight = 16,
     };

@@ -1,8 +1,8 @@
 using Bench.Harness.Build;
 using Bench.Harness.Catalog;
 using Bench.Harness.Machine;
-using Bench.Harness.Run;
 using Bench.Harness.Workloads;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Torture;
 

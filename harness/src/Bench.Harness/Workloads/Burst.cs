@@ -22,7 +22,8 @@ public sealed class Burst : EchoWorkload
     protected override string Title => "Burst";
     protected override IReadOnlyList<(Figure, string)> BarFigures => [(Figures.WallMs, "wall"), (Figures.ConnPerS, "connps")];
 
-    public override int DefaultConnections(SuiteOptions o) => 10_000;
+    /// <summary>The classic 10,000 clients; --quick keeps 1,000 (as many as its held connections).</summary>
+    public override int DefaultConnections(SuiteOptions o) => o.IsQuick ? 1_000 : 10_000;
 
     /// <summary>--matrix: every echo client against every echo server, drawn as a heatmap.</summary>
     public override IEnumerable<PlannedExperiment> PlanMatrix(SuitePlanContext p)

@@ -3,6 +3,7 @@ using Bench.Harness.Catalog;
 using Bench.Harness.Report;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
+using Bench.Harness.Processes;
 
 namespace Bench.Harness.Workloads;
 

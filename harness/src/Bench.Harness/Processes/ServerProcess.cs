@@ -1,7 +1,8 @@
 using System.Globalization;
 using Bench.Harness.Catalog;
+using Bench.Harness.Run;
 
-namespace Bench.Harness.Run;
+namespace Bench.Harness.Processes;
 
 /// <summary>
 /// A server the harness started: pinned, in a process group the harness owns, past its ready

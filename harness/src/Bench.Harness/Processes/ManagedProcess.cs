@@ -3,7 +3,7 @@ using System.Text;
 using CliWrap;
 using CliWrap.Exceptions;
 
-namespace Bench.Harness.Run;
+namespace Bench.Harness.Processes;
 
 /// <summary>
 /// One child process the harness started: in a session and process group of its own (see

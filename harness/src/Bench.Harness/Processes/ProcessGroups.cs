@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
-namespace Bench.Harness.Run;
+namespace Bench.Harness.Processes;
 
 /// <summary>
 /// Makes every process the harness starts die with the harness, even when the harness itself is
