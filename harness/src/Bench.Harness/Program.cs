@@ -1,8 +1,8 @@
+using System.Runtime.InteropServices;
 using Bench.Harness.Catalog;
 using Bench.Harness.CommandLine;
 using Bench.Harness.Processes;
 using Bench.Harness.Results;
-using System.Runtime.InteropServices;
 
 // The harness's front door: ./run-all.sh passes its arguments straight here.
 using var stop = new CancellationTokenSource();
@@ -17,7 +17,8 @@ void OnStopSignal(PosixSignalContext c)
     c.Cancel = true;
     if (Interlocked.Increment(ref signals) == 1)
     {
-        Console.Error.WriteLine($"bench: {(c.Signal == PosixSignal.SIGINT ? "Ctrl-C" : c.Signal.ToString())}: stopping cleanly (Ctrl-C again stops at once)");
+        // The one line an interrupted command prints (a suite adds what it kept).
+        Console.Error.WriteLine($"bench: interrupted by {(c.Signal == PosixSignal.SIGINT ? "Ctrl-C" : c.Signal.ToString())}; stopping cleanly (Ctrl-C again stops at once)");
         stop.Cancel();
         return;
     }
@@ -58,9 +59,8 @@ catch (UsageException e)
 }
 catch (Exception e) when (stop.IsCancellationRequested && IsCancellation(e))
 {
-    // Ctrl-C during a build, a load or anything else that has no interrupted state of its own to
-    // report (an interrupted suite reports its own and returns 1).
-    Console.Error.WriteLine("bench: interrupted");
+    // Ctrl-C during a build, a load or anything else with no interrupted state of its own to
+    // report (an interrupted suite reports its own and returns 1): the signal's line said it all.
     return 130;
 }
 catch (Exception e) when (e is ManifestException or CorruptResultsException or ArgumentException or FileNotFoundException or DirectoryNotFoundException

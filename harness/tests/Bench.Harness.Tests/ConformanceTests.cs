@@ -1,8 +1,8 @@
-using System.Net;
 using System.Net.Sockets;
+using System.Net;
+using Bench.Harness.Processes;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
-using Bench.Harness.Processes;
 
 namespace Bench.Harness.Tests;
 

@@ -1,11 +1,11 @@
 using System.Buffers.Binary;
 using Bench.Harness.Catalog;
 using Bench.Harness.LoadTools;
+using Bench.Harness.Processes;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
 using Bench.Harness.Workloads;
 using GrpcBench.Protos;
-using Bench.Harness.Processes;
 
 namespace Bench.Harness.Tests;
 

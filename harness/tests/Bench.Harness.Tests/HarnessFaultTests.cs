@@ -1,6 +1,6 @@
 using Bench.Harness.Catalog;
-using Bench.Harness.Results;
 using Bench.Harness.LoadTools;
+using Bench.Harness.Results;
 using Bench.Harness.Run;
 using Bench.Harness.Workloads;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using Bench.Harness.Results;
 using Bench.Harness.Processes;
+using Bench.Harness.Results;
 
 namespace Bench.Harness.Tests;
 

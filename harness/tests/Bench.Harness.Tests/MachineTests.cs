@@ -1,6 +1,6 @@
 using Bench.Harness.Machine;
-using Bench.Harness.Run;
 using Bench.Harness.Processes;
+using Bench.Harness.Run;
 
 namespace Bench.Harness.Tests;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Bench.Harness.Catalog;
-using Bench.Harness.Run;
 using Bench.Harness.Processes;
+using Bench.Harness.Run;
 
 namespace Bench.Harness.Tests;
 

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using Bench.Harness.LoadTools;
+using Bench.Harness.Processes;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
 using Bench.Harness.Workloads;
-using Bench.Harness.Processes;
 
 namespace Bench.Harness.Tests;
 

@@ -21,13 +21,13 @@ public static class BuildStage
     /// Each folder's log is written to <paramref name="logDir"/> when given, else printed when the build fails.
     /// </summary>
     public static async Task<IReadOnlyDictionary<string, string>> BuildAsync(string repoRoot, IEnumerable<Implementation> implementations,
-        Progress progress, string? logDir, CancellationToken cancel)
+        Progress progress, string? logDir, CancellationToken cancel, bool force = false)
     {
         var broken = new Dictionary<string, string>();
         foreach (var (folder, spec) in Folders(implementations))
         {
             var name = Path.GetRelativePath(repoRoot, folder);
-            var outcome = await Builder.BuildAsync(folder, spec, Deadline, cancel);
+            var outcome = await Builder.BuildAsync(folder, spec, Deadline, cancel, force);
             if (logDir is not null)
                 await File.WriteAllTextAsync(Path.Combine(logDir, $"build-{name.Replace('/', '-')}.log"), outcome.Log, cancel);
             else if (!outcome.Succeeded)
@@ -39,9 +39,9 @@ public static class BuildStage
     }
 
     /// <summary>Builds what one command uses; false (after saying why) when something did not build.</summary>
-    public static async Task<bool> EnsureBuiltAsync(string repoRoot, IReadOnlyList<Implementation> implementations, CancellationToken cancel)
+    public static async Task<bool> EnsureBuiltAsync(string repoRoot, IReadOnlyList<Implementation> implementations, CancellationToken cancel, bool force = false)
     {
-        var broken = await BuildAsync(repoRoot, implementations, new Progress(Folders(implementations).Count), logDir: null, cancel);
+        var broken = await BuildAsync(repoRoot, implementations, new Progress(Folders(implementations).Count), logDir: null, cancel, force);
         foreach (var (folder, why) in broken)
             Console.Error.WriteLine($"bench: {Path.GetRelativePath(repoRoot, folder)} did not build: {why}");
         return broken.Count == 0;

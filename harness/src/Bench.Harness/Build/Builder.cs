@@ -1,9 +1,9 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using System.Xml;
+using System.Text;
 using System.Xml.Linq;
+using System.Xml;
 using Bench.Harness.Catalog;
 using Bench.Harness.Processes;
 

@@ -1,11 +1,11 @@
 using Bench.Harness.Build;
-using Bench.Harness.LoadTools;
-using Bench.Harness.Workloads;
 using Bench.Harness.Catalog;
+using Bench.Harness.LoadTools;
+using Bench.Harness.Processes;
 using Bench.Harness.Report;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
-using Bench.Harness.Processes;
+using Bench.Harness.Workloads;
 
 namespace Bench.Harness.CommandLine;
 
@@ -73,8 +73,9 @@ public static class Commands
     {
         var catalog = ImplementationCatalog.Discover(root);
         var chosen = a.List("--only") is { } only ? catalog.Select(only) : catalog.All;
+        var force = a.Flag("--force");
         a.EnsureEmpty();
-        return await BuildStage.EnsureBuiltAsync(root, chosen, cancel) ? 0 : 1;
+        return await BuildStage.EnsureBuiltAsync(root, chosen, cancel, force) ? 0 : 1;
     }
 
     /// <summary>`serve NAME`: build it if needed, start its server alone, print its ready line, run until Ctrl-C.</summary>

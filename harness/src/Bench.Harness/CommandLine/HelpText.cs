@@ -22,7 +22,10 @@ public static class HelpText
         commands:
           run (default)            build, run the suite, report
           list                     one implementation a line: name, language, design
-          build [--only N,..]      build implementations without running them
+          build [--only N,..] [--force]
+                                   build implementations without running them; a folder whose
+                                   sources did not change is skipped unless --force (after a
+                                   toolchain or package upgrade, say)
           serve NAME [--port P] [--host H] [--socket PATH] [--role master|slave] [--cpus LIST]
                                    build NAME if needed, start its server alone, print its ready
                                    line, run until Ctrl-C

@@ -2,14 +2,14 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Net;
 using System.Text.RegularExpressions;
-using Google.Protobuf;
 using Bench.Harness.Catalog;
 using Bench.Harness.CommandLine;
 using Bench.Harness.Machine;
+using Bench.Harness.Processes;
 using Bench.Harness.Results;
 using Bench.Harness.Workloads;
+using Google.Protobuf;
 using GrpcBench.Protos;
-using Bench.Harness.Processes;
 
 namespace Bench.Harness.LoadTools;
 

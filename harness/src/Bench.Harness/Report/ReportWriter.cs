@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
+using System.Text;
 using Bench.Harness.Machine;
 using Bench.Harness.Microbench;
 using Bench.Harness.Results;

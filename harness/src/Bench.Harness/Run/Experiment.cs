@@ -1,8 +1,8 @@
 using System.Globalization;
 using Bench.Harness.Catalog;
 using Bench.Harness.LoadTools;
-using Bench.Harness.Workloads;
 using Bench.Harness.Processes;
+using Bench.Harness.Workloads;
 
 namespace Bench.Harness.Run;
 

@@ -2,9 +2,9 @@ using System.Globalization;
 using Bench.Harness.Catalog;
 using Bench.Harness.LoadTools;
 using Bench.Harness.Machine;
+using Bench.Harness.Processes;
 using Bench.Harness.Results;
 using Bench.Harness.Workloads;
-using Bench.Harness.Processes;
 
 namespace Bench.Harness.Run;
 

@@ -1,8 +1,8 @@
 using Bench.Harness.Build;
 using Bench.Harness.Catalog;
 using Bench.Harness.Machine;
-using Bench.Harness.Workloads;
 using Bench.Harness.Processes;
+using Bench.Harness.Workloads;
 
 namespace Bench.Harness.Torture;
 

@@ -1,9 +1,9 @@
 using System.Globalization;
 using Bench.Harness.Catalog;
+using Bench.Harness.Processes;
 using Bench.Harness.Report;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
-using Bench.Harness.Processes;
 
 namespace Bench.Harness.Workloads;
 
