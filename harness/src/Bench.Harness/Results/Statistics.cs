@@ -6,6 +6,18 @@ public sealed record Summary(int N, double Median, double Min, double Max, doubl
     public double RelativeSpread => Median == 0 ? 0 : (Max - Min) / Median;
 }
 
+/// <summary>
+/// The Hodges-Lehmann shift from base to new and its 95% confidence interval, in the figure's
+/// unit and relative to the base median (NaN when that median is 0).
+/// </summary>
+public sealed record ShiftEstimate(double Shift, double CiLow, double CiHigh, double BaseMedian, bool Covers95)
+{
+    public double Relative => Relate(Shift);
+    public double RelativeCiLow => Relate(CiLow);
+    public double RelativeCiHigh => Relate(CiHigh);
+    private double Relate(double v) => BaseMedian == 0 ? double.NaN : v / BaseMedian;
+}
+
 /// <summary>Every statistic the reports use, in one place.</summary>
 public static class Statistics
 {
@@ -39,64 +51,112 @@ public static class Statistics
         return df <= 0 ? double.NaN : df <= table.Length ? table[df - 1] : 1.96;
     }
 
+    /// <summary>Exact tests enumerate every split of the pooled samples up to this many; beyond, the normal approximation.</summary>
+    public const int ExactSplits = 200_000;
+
+    /// <summary>Whether <see cref="MannWhitneyP"/> is exact for these sample sizes (C(n1 + n2, n1) splits at most <see cref="ExactSplits"/>).</summary>
+    public static bool MannWhitneyIsExact(int n1, int n2) => n1 > 0 && n2 > 0 && Binomial(n1 + n2, n1) <= ExactSplits;
+
     /// <summary>
-    /// Two-sided Mann-Whitney U test: the probability of rank sums at least this far apart if
-    /// both samples came from one distribution. Rank-based, so a bimodal burst (runs that hit
-    /// the 1 s SYN retransmit and runs that did not) does not fool it as a t-test would be.
-    /// Exact for small samples (ties get mid-ranks; the exact table then is close, not exact).
+    /// Two-sided Mann-Whitney U (Wilcoxon rank-sum) test: the probability, if both samples came
+    /// from one distribution, of a rank sum of <paramref name="a"/> at least as far from its mean
+    /// as the observed one. Rank-based, so a bimodal burst (runs that hit the 1 s SYN retransmit
+    /// and runs that did not) does not fool it as a t-test would be.
+    /// Tied values get mid-ranks, and the test is a permutation test of that statistic: when
+    /// there are at most <see cref="ExactSplits"/> ways to split the pooled values into the two
+    /// sample sizes, every split is counted (so ties are handled exactly, not through a table
+    /// made for untied data); beyond that, the normal approximation with the tie-corrected
+    /// variance and a continuity correction of 1/2.
     /// </summary>
     public static double MannWhitneyP(IReadOnlyList<double> a, IReadOnlyList<double> b)
     {
-        int n1 = a.Count, n2 = b.Count;
+        int n1 = a.Count, n2 = b.Count, n = n1 + n2;
         if (n1 == 0 || n2 == 0) return 1;
-        var u = 0.0;
-        foreach (var x in a)
-            foreach (var y in b)
-                u += x > y ? 1 : x == y ? 0.5 : 0;
-        var uMin = Math.Min(u, n1 * (double)n2 - u);
-        if (n1 + n2 <= 40)
+        // Twice the mid-ranks: integers, so every comparison below is exact.
+        var twice = DoubledMidRanks([.. a, .. b]);
+        long observed = 0;
+        for (var i = 0; i < n1; i++) observed += twice[i];
+        var centre = (long)n1 * (n + 1); // twice the mean rank sum of a
+        var distance = Math.Abs(observed - centre);
+        if (MannWhitneyIsExact(n1, n2))
         {
-            // counts[k] = number of arrangements whose U equals k (the classic recurrence over n1, n2).
-            var dist = UDistribution(n1, n2);
-            var total = dist.Sum();
-            var tail = 0.0;
-            for (var k = 0; k <= (int)Math.Floor(uMin); k++) tail += dist[k];
-            return Math.Min(1, 2 * tail / total);
-        }
-        var mu = n1 * n2 / 2.0;
-        var sigma = Math.Sqrt(n1 * n2 * (n1 + n2 + 1) / 12.0);
-        var z = (uMin - mu + 0.5) / sigma;
-        return Math.Min(1, 2 * NormalCdf(z));
-    }
-
-    private static double[] UDistribution(int n1, int n2)
-    {
-        // f[i, j][k]: arrangements of i and j items with U = k; f(i,j,k) = f(i-1,j,k-j) + f(i,j-1,k).
-        var f = new double[n1 + 1, n2 + 1][];
-        for (var i = 0; i <= n1; i++)
-            for (var j = 0; j <= n2; j++)
+            // splits[k, s]: the ways to choose k of the values seen so far with doubled rank sum s.
+            // After every value, splits[n1, *] counts each of the C(n, n1) splits once.
+            var maxSum = twice.Sum();
+            var splits = new double[n1 + 1, maxSum + 1];
+            splits[0, 0] = 1;
+            for (var i = 0; i < n; i++)
+                for (var k = Math.Min(n1, i + 1); k >= 1; k--)
+                    for (var s = maxSum; s >= twice[i]; s--)
+                        splits[k, s] += splits[k - 1, s - twice[i]];
+            double extreme = 0, total = 0;
+            for (var s = 0; s <= maxSum; s++)
             {
-                var cur = new double[i * j + 1];
-                if (i == 0 || j == 0) cur[0] = 1;
-                else
-                    for (var k = 0; k <= i * j; k++)
-                    {
-                        var left = k - j >= 0 && k - j < f[i - 1, j].Length ? f[i - 1, j][k - j] : 0;
-                        var right = k < f[i, j - 1].Length ? f[i, j - 1][k] : 0;
-                        cur[k] = left + right;
-                    }
-                f[i, j] = cur;
+                total += splits[n1, s];
+                if (Math.Abs(s - centre) >= distance) extreme += splits[n1, s];
             }
-        return f[n1, n2];
+            return Math.Min(1, extreme / total);
+        }
+        // Normal approximation of the rank sum: mean n1 (n + 1) / 2, variance with the tie correction.
+        var ties = twice.GroupBy(r => r).Sum(g => Math.Pow(g.Count(), 3) - g.Count());
+        var variance = n1 * (double)n2 / 12 * (n + 1 - ties / (n * (n - 1.0)));
+        if (variance <= 0) return 1;
+        var z = Math.Max(0, distance / 2.0 - 0.5) / Math.Sqrt(variance);
+        return Math.Min(1, 2 * UpperTail(z));
     }
 
-    private static double NormalCdf(double z) => 0.5 * (1 + Erf(z / Math.Sqrt(2)));
-
-    private static double Erf(double x)
+    /// <summary>Twice the 1-based mid-rank of each value in the pooled list (a run of ties from rank i to j gets i + j).</summary>
+    private static int[] DoubledMidRanks(IReadOnlyList<double> values)
     {
-        // Abramowitz and Stegun 7.1.26, error below 1.5e-7: plenty for a p-value.
-        var t = 1 / (1 + 0.3275911 * Math.Abs(x));
-        var y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.Exp(-x * x);
-        return x >= 0 ? y : -y;
+        var order = Enumerable.Range(0, values.Count).OrderBy(i => values[i]).ToArray();
+        var twice = new int[values.Count];
+        for (var start = 0; start < order.Length;)
+        {
+            var end = start;
+            while (end + 1 < order.Length && values[order[end + 1]] == values[order[start]]) end++;
+            for (var i = start; i <= end; i++) twice[order[i]] = start + 1 + end + 1;
+            start = end + 1;
+        }
+        return twice;
+    }
+
+    /// <summary>C(n, k) as a double (exact for the sizes the exact test allows).</summary>
+    private static double Binomial(int n, int k)
+    {
+        k = Math.Min(k, n - k);
+        double c = 1;
+        for (var i = 1; i <= k; i++) c = c * (n - k + i) / i;
+        return Math.Round(c);
+    }
+
+    /// <summary>
+    /// The Hodges-Lehmann estimate of the shift from <paramref name="a"/> (base) to
+    /// <paramref name="b"/> (new): the median of all n1 n2 pairwise differences b_j - a_i, with
+    /// its 95% confidence interval [d(k), d(n1 n2 + 1 - k)] from the order statistics of those
+    /// differences. The rank k comes from the normal approximation of the Mann-Whitney U
+    /// distribution, k = floor(n1 n2 / 2 - 1.96 sqrt(n1 n2 (n1 + n2 + 1) / 12)) (for 5 against 5
+    /// it is 3, which the exact distribution gives too). When the samples are too small for a 95%
+    /// interval (k &lt; 1, e.g. 3 against 3), the interval is every difference, from the smallest
+    /// to the largest, and <see cref="ShiftEstimate.Covers95"/> is false: it covers less than 95%.
+    /// </summary>
+    public static ShiftEstimate HodgesLehmann(IReadOnlyList<double> a, IReadOnlyList<double> b)
+    {
+        if (a.Count == 0 || b.Count == 0) throw new ArgumentException("no values");
+        var d = (from x in a from y in b select y - x).Order().ToArray();
+        var m = d.Length;
+        var k = (int)Math.Floor(m / 2.0 - 1.959964 * Math.Sqrt(a.Count * (double)b.Count * (a.Count + b.Count + 1) / 12));
+        var covers = k >= 1;
+        k = Math.Max(k, 1);
+        return new ShiftEstimate(Median(d), d[k - 1], d[m - k], Median(a), covers);
+    }
+
+    /// <summary>The probability that a standard normal variable exceeds z (z &gt;= 0).</summary>
+    private static double UpperTail(double z) => 0.5 * Erfc(z / Math.Sqrt(2));
+
+    private static double Erfc(double x)
+    {
+        // Abramowitz and Stegun 7.1.26 (x >= 0), error below 1.5e-7: plenty for a p-value.
+        var t = 1 / (1 + 0.3275911 * x);
+        return ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.Exp(-x * x);
     }
 }
