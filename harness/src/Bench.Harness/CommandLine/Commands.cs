@@ -212,8 +212,8 @@ public static class Commands
         var comparison = Comparison.Compute(ResultsCsv.Read(baseCsv), ResultsCsv.Read(newCsv), threshold / 100, alpha);
         var path = comparison.Write(outDir, baseCsv, newCsv);
         Console.WriteLine(File.ReadAllText(path));
-        var regressions = comparison.Rows.Count(r => r.Verdict == Verdict.Regression);
-        Console.Error.WriteLine($"bench: {regressions} regressions beyond {threshold}% and p < {alpha}; wrote {path}");
-        return regressions == 0 ? 0 : 1;
+        Console.Error.WriteLine($"bench: {Comparison.Plural(comparison.Broken, "broken experiment")} (new failures, lost repeats, missing), "
+            + $"{Comparison.Plural(comparison.Regressions, "figure regression")} beyond {threshold}% and p < {alpha}; wrote {path}");
+        return comparison.Broken == 0 && comparison.Regressions == 0 ? 0 : 1;
     }
 }

@@ -36,8 +36,10 @@ public static class HelpText
           report RUNS.csv [--out DIR]
                                    redraw summary.md and every chart from a CSV (old ones too)
           compare BASE.csv NEW.csv [--threshold PCT] [--alpha P] [--out DIR]
-                                   changes per implementation and workload; exit 1 on a regression
-                                   beyond the noise (Mann-Whitney U on the repeats) and the threshold
+                                   changes per implementation and workload; exit 1 when an experiment
+                                   broke (new failed runs, fewer good repeats, missing) or a figure
+                                   regressed beyond the noise (exact Mann-Whitney U on the repeats)
+                                   and the threshold; open-loop runs compared at the same rate only
           bench [--full] [--filter GLOB] [--into DIR]
                                    BenchmarkDotNet microbenchmarks of the C# hot paths (every
                                    *Benchmarks.csproj), folded into a result set (default
