@@ -16,18 +16,7 @@ public class InterruptTests
         using var root = new TempDir();
         var marker = $"marker{Guid.NewGuid():N}";
         File.WriteAllText(root.File("run-all.sh"), "");
-        File.WriteAllText(root.File($"{marker}_server.py"), """
-            import socket, threading
-            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(100)
-            print(f"READY tcp 127.0.0.1:{s.getsockname()[1]}", flush=True)
-            def serve(c):
-                while data := c.recv(65536):
-                    c.sendall(data)
-                c.close()
-            while True:
-                c, _ = s.accept()
-                threading.Thread(target=serve, args=(c,), daemon=True).start()
-            """);
+        File.WriteAllText(root.File($"{marker}_server.py"), FakePrograms.ThreadedEchoServer());
         // The first two runs finish at once; the third hangs until it is stopped.
         File.WriteAllText(root.File($"{marker}_client.py"), """
             import os, sys, time
@@ -87,20 +76,11 @@ public class InterruptTests
         var termed = root.File("server-got-sigterm");
         File.WriteAllText(root.File("run-all.sh"), "");
         // SIGTERM is ignored (its handler only leaves a note, so the test sees the harness's clean stop begin).
-        File.WriteAllText(root.File($"{marker}_server.py"), $$"""
-            import signal, socket, subprocess, sys, threading
+        File.WriteAllText(root.File($"{marker}_server.py"), FakePrograms.ThreadedEchoServer($$"""
+            import signal, subprocess, sys
             signal.signal(signal.SIGTERM, lambda *_: open({{System.Text.Json.JsonSerializer.Serialize(termed)}}, "w").close())
             subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "{{marker}}-grandchild"])
-            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(100)
-            print(f"READY tcp 127.0.0.1:{s.getsockname()[1]}", flush=True)
-            def serve(c):
-                while data := c.recv(65536):
-                    c.sendall(data)
-                c.close()
-            while True:
-                c, _ = s.accept()
-                threading.Thread(target=serve, args=(c,), daemon=True).start()
-            """);
+            """));
         File.WriteAllText(root.File($"{marker}_client.py"), """
             print("RESULT ok=5 failed=0 wall_ns=1000000 bytes=500 conn_min=5 conn_max=5", flush=True)
             """);

@@ -112,21 +112,12 @@ public class ProcessGroupTests
         await using var cleanup = new KillMarked(marker);
         var (serverCpus, clientCpus) = Environment.ProcessorCount > 1 ? ("0", "1") : ("0", "0");
         File.WriteAllText(root.File("run-all.sh"), "");
-        File.WriteAllText(root.File($"{marker}_server.py"), $$"""
-            import socket, subprocess, sys, threading
+        File.WriteAllText(root.File($"{marker}_server.py"), FakePrograms.ThreadedEchoServer($$"""
+            import subprocess, sys
             sleeper = "import time; time.sleep(600)"
             subprocess.Popen([sys.executable, "-c", sleeper, "{{marker}}-grandchild"])
             subprocess.Popen([sys.executable, "-c", sleeper, "{{marker}}-own-session"], start_new_session=True)
-            s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(100)
-            print(f"READY tcp 127.0.0.1:{s.getsockname()[1]}", flush=True)
-            def serve(c):
-                while data := c.recv(65536):
-                    c.sendall(data)
-                c.close()
-            while True:
-                c, _ = s.accept()
-                threading.Thread(target=serve, args=(c,), daemon=True).start()
-            """);
+            """));
         File.WriteAllText(root.File($"{marker}_client.py"), "import time\ntime.sleep(600)\n");
         File.WriteAllText(root.File("bench.json"), $$"""
             { "language": "Python", "build": { "toolchain": "python" },

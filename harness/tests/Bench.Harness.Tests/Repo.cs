@@ -50,3 +50,22 @@ public sealed class TempDir : IDisposable
     public string File(string name) => System.IO.Path.Combine(Path, name);
     public void Dispose() => Directory.Delete(Path, recursive: true);
 }
+
+/// <summary>Small stand-in programs for the fault, interrupt and process-group tests.</summary>
+public static class FakePrograms
+{
+    /// <summary>A Python echo server, a thread per connection, that prints its ready line; <paramref name="prelude"/> runs first.</summary>
+    public static string ThreadedEchoServer(string prelude = "") => prelude + "\n" + """
+        import socket, threading
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(100)
+        print(f"READY tcp 127.0.0.1:{s.getsockname()[1]}", flush=True)
+        def serve(c):
+            while data := c.recv(65536):
+                c.sendall(data)
+            c.close()
+        while True:
+            c, _ = s.accept()
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+        """;
+}
