@@ -32,8 +32,9 @@ namespace Bench.Harness.Processes;
 /// again, nothing of ours can be in that group or session, and the id is skipped.
 ///
 /// Not covered: a descendant that leaves both the session and the tree (a daemon's double fork
-/// and setsid), the moment between the fork of a child and its registration, and processes the
-/// harness starts without <see cref="ManagedProcess"/> (builds, toolchain probes, microbenchmarks).
+/// and setsid), the moment between the fork of a child and its registration, and the toolchain
+/// version probes (`--version`, a few milliseconds each), the one thing the harness starts
+/// without <see cref="ManagedProcess"/>.
 /// </summary>
 public static partial class ProcessGroups
 {

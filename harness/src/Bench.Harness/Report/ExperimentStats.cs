@@ -30,7 +30,7 @@ public sealed record ExperimentStats(
     /// <summary>The client implementation that made the load, empty when an independent tool did.</summary>
     public string Client => Runs[0].Client;
 
-    /// <summary>What made the load, when not the implementation's own client (a reference client or an independent tool).</summary>
+    /// <summary>The implementation's own client made the load (not a reference client, not an independent tool).</summary>
     public bool IsOwnPair => Server == Generator;
     public string Pair => IsOwnPair ? Server : Client.Length > 0 ? $"{Server} ({Generator} client)" : $"{Server} ({Generator})";
     public string Load => Workload.DescribeLoad(this);
