@@ -6,7 +6,7 @@ namespace Bench.Echo.Tests;
 public sealed class ArgumentTests
 {
     /// <summary>The echo binary built beside this test assembly (same configuration and framework).</summary>
-    private static string Binary
+    internal static string Binary
     {
         get
         {

@@ -48,11 +48,27 @@ public static class EchoServer
         Console.Out.Flush();
 
         var serve = ConnectionHandler(options.Design);
+        var backoff = new AcceptBackoff(Console.Error, stop.Token);
         try
         {
+            // One accept loop for every design: out of descriptors or memory it waits and goes on.
             while (!stop.IsCancellationRequested)
             {
-                var socket = await listener.AcceptAsync(stop.Token);
+                Socket socket;
+                try
+                {
+                    socket = await listener.AcceptAsync(stop.Token);
+                }
+                catch (SocketException e) when (AcceptBackoff.IsResourceExhaustion(e.SocketErrorCode))
+                {
+                    await backoff.WaitAsync(e);
+                    continue;
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.ConnectionAborted or SocketError.ConnectionReset)
+                {
+                    continue; // ECONNABORTED: that peer gave up before its accept; the next one is fine
+                }
+                backoff.Reset();
                 socket.NoDelay = true;
                 _ = serve(socket);
             }

@@ -13,7 +13,10 @@ public sealed class EchoServer(MemifOptions options, CancellationToken stop)
     private const int Burst = 256;
     private readonly byte[] _scratch = new byte[256 * 1024];
 
+    /// <summary>Frames received and put back on TX, since the server started (every connection).</summary>
     public long Echoed { get; private set; }
+
+    /// <summary>Frames received that could not be put back (no TX slot or buffer for them, or too large): not in <see cref="Echoed"/>.</summary>
     public long Dropped { get; private set; }
 
     public void Run(Action onReady)
@@ -86,7 +89,7 @@ public sealed class EchoServer(MemifOptions options, CancellationToken stop)
     {
         // Idle check first: it reads only the RX index, not the TX ring the peer is busy with.
         if (!rx.HasPending) return 0;
-        int n = 0;
+        int n = 0, dropped = 0;
         // Take no more than TX can answer, so a full TX ring holds frames in RX (back-pressure) instead of dropping them.
         int budget = Math.Min(tx.Free, Burst);
         while (n < budget && rx.TryReceive(out var packet))
@@ -108,17 +111,19 @@ public sealed class EchoServer(MemifOptions options, CancellationToken stop)
             // Chained or oversized frames: gather, swap, scatter.
             if (packet.Length > _scratch.Length)
             {
-                Dropped++;
+                dropped++;
                 continue;
             }
             int length = packet.CopyTo(_scratch);
             EthernetFrame.SwapMacs(_scratch.AsSpan(0, length));
-            if (!tx.TrySend(_scratch.AsSpan(0, length))) Dropped++;
+            // A chained frame needs more slots than the one the budget counted it as: TX may be full for it.
+            if (!tx.TrySend(_scratch.AsSpan(0, length))) dropped++;
         }
         if (n == 0) return 0;
         tx.Flush();
         rx.Release();
-        Echoed += n;
+        Echoed += n - dropped;
+        Dropped += dropped;
         return n;
     }
 }

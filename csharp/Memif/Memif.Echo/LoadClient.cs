@@ -6,7 +6,14 @@ namespace Memif.Echo;
 
 public sealed record LoadSettings(int FrameSize, int Window, TimeSpan Duration, TimeSpan Timeout, string? SamplesPath);
 
-public sealed record LoadResult(long Ok, long Failed, long WallNs, long Bytes, long ConnMin, long ConnMax, long SampleSumNs);
+/// <summary>
+/// What a run counted. Every frame sent ends as exactly one of <see cref="Ok"/> or <see cref="Failed"/>,
+/// so Ok + Failed == Sent. <see cref="Late"/> echoes came back after their frame had been counted
+/// failed (lost after the timeout); <see cref="Unexpected"/> frames matched nothing sent. Neither
+/// changes Ok or Failed.
+/// </summary>
+public sealed record LoadResult(long Ok, long Failed, long WallNs, long Bytes, long ConnMin, long ConnMax, long SampleSumNs,
+                                long Sent = 0, long Late = 0, long Unexpected = 0);
 
 /// <summary>
 /// The load side: keeps a window of frames in flight on every queue, verifies each echo byte
@@ -27,6 +34,12 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
         public ulong Expected;
         public long Ok;
         public long Failed;
+        public long Late;
+        public long Unexpected;
+        // Sequence ranges [From, To) given up as lost after the timeout: an echo from one is late, not ok.
+        public readonly List<(ulong From, ulong To)> TimedOut = [];
+
+        public bool TimedOutFrame(ulong seq) => TimedOut.Exists(r => seq >= r.From && seq < r.To);
     }
 
     private readonly SampleBuffer _samples = new();
@@ -78,8 +91,12 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
                 Report("lost", $"no echo for {settings.Timeout.TotalSeconds:0.#} s with {inFlight} frames in flight");
                 foreach (var s in state)
                 {
+                    if (s.InFlight == 0) continue;
+                    // Counted failed once, here: the sequence moves past them, so a late echo is not ok and not a gap.
+                    s.TimedOut.Add((s.Expected, s.NextSequence));
                     s.Failed += s.InFlight;
                     s.InFlight = 0;
+                    s.Expected = s.NextSequence;
                 }
                 if (sending) lastProgress = now;
                 else break;
@@ -94,16 +111,20 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
             }
         }
 
-        long failed = 0, ok = 0;
+        long failed = 0, ok = 0, sent = 0, late = 0, unexpected = 0;
         foreach (var s in state)
         {
             s.Failed += s.InFlight; // still out when we stopped
             failed += s.Failed;
             ok += s.Ok;
+            sent += (long)s.NextSequence;
+            late += s.Late;
+            unexpected += s.Unexpected;
         }
         if (settings.SamplesPath is { } path) _samples.WriteTo(path);
         long wall = ok > 0 ? (long)((_lastVerified - _firstSend) * nsPerTick) : (long)((Stopwatch.GetTimestamp() - start) * nsPerTick);
-        return new LoadResult(ok, failed, wall, ok * settings.FrameSize, state.Min(s => s.Ok), state.Max(s => s.Ok), _sampleSum);
+        return new LoadResult(ok, failed, wall, ok * settings.FrameSize, state.Min(s => s.Ok), state.Max(s => s.Ok), _sampleSum,
+                              sent, late, unexpected);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -165,7 +186,7 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
                     s.InFlight -= (int)lost;
                     s.Expected = seq;
                 }
-                if (seq == s.Expected && EthernetFrame.VerifyEcho(frame, settings.FrameSize, OurMac, PeerMac, seq))
+                if (seq == s.Expected && s.InFlight > 0 && EthernetFrame.VerifyEcho(frame, settings.FrameSize, OurMac, PeerMac, seq))
                 {
                     long rtt = (long)((now - EthernetFrame.ReadTimestamp(frame)) * nsPerTick);
                     _samples.Add((ulong)Math.Max(0, rtt));
@@ -175,14 +196,23 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
                     s.InFlight--;
                     continue;
                 }
-                if (seq == s.Expected)
+                if (seq == s.Expected && s.InFlight > 0)
                 {
                     Fail(s, "wrong", $"echo of frame {seq} differs from what was sent");
                     continue;
                 }
+                if (seq < s.Expected && s.TimedOutFrame(seq) && EthernetFrame.VerifyEcho(frame, settings.FrameSize, OurMac, PeerMac, seq))
+                {
+                    // Already counted failed when it timed out: not ok now, and not failed again.
+                    Report("late", $"echo of frame {seq} came back after it was counted lost (counted late, not ok)");
+                    s.Late++;
+                    continue;
+                }
             }
-            Report("stale", $"unexpected frame of {frame.Length} bytes (not one we have in flight)");
-            s.Failed++;
+            // Not a request: a duplicate, a stray or a mangled frame. The request it may stand in for
+            // is still in flight and ends ok or failed on its own; this one is counted apart.
+            Report("stale", $"unexpected frame of {frame.Length} bytes (not one we have in flight; counted apart, not as a request)");
+            s.Unexpected++;
         }
         if (n > 0)
         {
@@ -194,6 +224,13 @@ public sealed class LoadClient(MemifConnection connection, LoadSettings settings
 
     private void Fail(QueueState s, string kind, string message)
     {
+        if (s.InFlight == 0)
+        {
+            // Nothing in flight it could be the echo of.
+            Report("stale", $"unexpected frame with nothing in flight ({message}; counted apart, not as a request)");
+            s.Unexpected++;
+            return;
+        }
         Report(kind, message);
         s.Failed++;
         s.Expected++;

@@ -160,6 +160,9 @@ static int RunClient(string[] args, CancellationToken stop)
     double mpps = seconds > 0 ? r.Ok / seconds / 1e6 : 0;
     double avgUs = r.Ok > 0 ? r.SampleSumNs / (double)r.Ok / 1000 : 0;
     Console.Out.WriteLine($"C# memif: {frameSize} B frames, window {window}, {options.Mode}: {r.Ok} echoed in {seconds:0.###} s = {mpps:0.###} Mpps, avg round trip = {avgUs:0.#}us");
+    if (r.Late > 0 || r.Unexpected > 0)
+        Console.Error.WriteLine($"memif client: {r.Late} late echoes (of frames already counted failed after --timeout; not counted again), " +
+                                $"{r.Unexpected} unexpected frames (matching nothing sent; not counted as requests)");
     Console.Out.WriteLine($"RESULT ok={r.Ok} failed={r.Failed} wall_ns={r.WallNs} bytes={r.Bytes} conn_min={r.ConnMin} conn_max={r.ConnMax}");
     return r.Failed == 0 && r.Ok > 0 ? 0 : 1;
 }
