@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Bench.Harness.Machine;
 using Bench.Harness.Processes;
 
 namespace Bench.Harness.Tests;
@@ -239,9 +240,9 @@ internal static class Live
     public static IEnumerable<int> All() =>
         Directory.EnumerateDirectories("/proc").Select(Path.GetFileName).Where(d => int.TryParse(d, out _)).Select(int.Parse!).Where(IsAlive);
 
-    public static bool IsAlive(int pid) => ProcessGroups.Stat(pid) is { State: not ('Z' or 'X') };
+    public static bool IsAlive(int pid) => ProcFs.Stat(pid) is { State: not ('Z' or 'X') };
 
-    public static ProcessGroups.ProcEntry? Stat(int pid) => ProcessGroups.Stat(pid);
+    public static ProcFs.ProcEntry? Stat(int pid) => ProcFs.Stat(pid);
 
     public static string CommandLine(int pid)
     {

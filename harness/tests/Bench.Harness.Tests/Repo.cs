@@ -12,12 +12,8 @@ public static class Repo
 
     private static readonly Dictionary<string, Task<BuildOutcome>> Builds = new();
 
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "run-all.sh"))) return dir.FullName;
-        throw new InvalidOperationException("tests must run inside the repository");
-    }
+    private static string FindRoot() =>
+        CommandLine.RepositoryRoot.Above(AppContext.BaseDirectory) ?? throw new InvalidOperationException("tests must run inside the repository");
 
     /// <summary>Builds the implementation's folder (once, shared by every test) and fails with the build log if it does not build.</summary>
     public static async Task<Implementation> BuiltAsync(string name)

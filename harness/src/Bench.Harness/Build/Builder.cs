@@ -238,7 +238,7 @@ internal static class BuildFingerprint
     private static IEnumerable<string> DotnetExternals(string folder)
     {
         var lines = new SortedSet<string>(StringComparer.Ordinal);
-        var repoRoot = RepositoryRootAbove(folder);
+        var repoRoot = CommandLine.RepositoryRoot.Above(folder);
         var seenDirs = new HashSet<string>(StringComparer.Ordinal);
         var pending = new Queue<string>(); // project-like files whose references are still to follow
         foreach (var file in ProjectFiles(folder)) pending.Enqueue(file);
@@ -270,14 +270,6 @@ internal static class BuildFingerprint
             }
         }
         return lines;
-    }
-
-    /// <summary>The first folder above this one that holds run-all.sh, or null outside a repository.</summary>
-    private static string? RepositoryRootAbove(string folder)
-    {
-        for (var dir = new DirectoryInfo(folder); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "run-all.sh"))) return dir.FullName;
-        return null;
     }
 
     /// <summary>The MSBuild and NuGet files MSBuild finds by walking up from a project, up to the repository root (or /).</summary>

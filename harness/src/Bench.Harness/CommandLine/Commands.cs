@@ -94,7 +94,7 @@ public static class Commands
         if (cpus is not null && PlanValidator.CpuProblem(cpus) is { } bad) throw new UsageException($"--cpus {cpus}: {bad}");
         if (!await BuildStage.EnsureBuiltAsync(root, [impl], cancel)) return 1;
 
-        IReadOnlyList<string> listen = socket is null ? ServerProcess.Tcp(host, port)
+        IReadOnlyList<string> listen = socket is null ? ContractArguments.Tcp(host, port)
             : impl.Transports.Contains(Transports.Memif) ? ["--memif-socket", socket, .. role is null ? Array.Empty<string>() : ["--role", role]]
             : ["--unix", socket];
         ServerProcess server;
@@ -167,7 +167,7 @@ public static class Commands
         if (target.StartsWith("unix:", StringComparison.Ordinal)) address = ["--unix", target[5..]];
         else
         {
-            try { var (host, port) = ReadyLine.Parse($"READY tcp {target}").TcpEndpoint; address = ServerProcess.Tcp(host, port); }
+            try { var (host, port) = ReadyLine.Parse($"READY tcp {target}").TcpEndpoint; address = ContractArguments.Tcp(host, port); }
             catch (FormatException) { throw new UsageException($"--target '{target}' is not HOST:PORT or unix:PATH"); }
         }
         if (!workload.Multiplexes && inFlight is not null && inFlight != (connections ?? inFlight))

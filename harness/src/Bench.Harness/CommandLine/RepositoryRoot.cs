@@ -8,8 +8,15 @@ public static class RepositoryRoot
         var start = given ?? Environment.GetEnvironmentVariable("BENCH_ROOT");
         if (start is not null)
             return Directory.Exists(start) ? Path.GetFullPath(start) : throw new DirectoryNotFoundException($"--root {start}: no such folder");
-        for (var dir = new DirectoryInfo(Environment.CurrentDirectory); dir is not null; dir = dir.Parent)
+        return Above(Environment.CurrentDirectory)
+            ?? throw new DirectoryNotFoundException("cannot find the repository (no run-all.sh here or above); pass --root");
+    }
+
+    /// <summary>The nearest folder at or above this one that holds run-all.sh; null outside a repository.</summary>
+    public static string? Above(string folder)
+    {
+        for (var dir = new DirectoryInfo(folder); dir is not null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "run-all.sh"))) return dir.FullName;
-        throw new DirectoryNotFoundException("cannot find the repository (no run-all.sh here or above); pass --root");
+        return null;
     }
 }

@@ -20,10 +20,13 @@ public static class ContractArguments
         "--timeout", timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture),
     ];
 
+    /// <summary>A TCP endpoint as the contract passes it, to a server (where to listen) and a client (where to connect) alike.</summary>
+    public static IReadOnlyList<string> Tcp(string host, int port) => ["--host", host, "--port", port.ToString(CultureInfo.InvariantCulture)];
+
     /// <summary>Where a client finds a server that printed this ready line.</summary>
     public static IReadOnlyList<string> Address(ReadyLine ready) => ready.Transport switch
     {
-        Transports.Tcp => ["--host", ready.TcpEndpoint.Host, "--port", ready.TcpEndpoint.Port.ToString(CultureInfo.InvariantCulture)],
+        Transports.Tcp => Tcp(ready.TcpEndpoint.Host, ready.TcpEndpoint.Port),
         Transports.Unix => ["--unix", ready.Address],
         Transports.Memif => ["--memif-socket", ready.Address],
         _ => throw new FormatException($"unknown transport '{ready.Transport}' in the ready line"),

@@ -64,21 +64,45 @@ public static class ProcFs
 
     public static IEnumerable<int> Descendants(int root)
     {
-        var parents = new Dictionary<int, int>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-            if (int.TryParse(Path.GetFileName(dir), out var pid))
-                try { parents[pid] = int.Parse(StatFields(File.ReadAllText($"{dir}/stat"))[1]); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException) { }
+        var table = ProcessTable();
         var found = new HashSet<int> { root };
         bool grew;
         do
         {
             grew = false;
-            foreach (var (pid, ppid) in parents)
-                if (found.Contains(ppid) && found.Add(pid)) grew = true;
+            foreach (var (pid, p) in table)
+                if (found.Contains(p.Parent) && found.Add(pid)) grew = true;
         } while (grew);
         found.Remove(root);
         return found;
+    }
+
+    /// <summary>What /proc/PID/stat says of a process: its state, parent, group, session and start time (in clock ticks since boot).</summary>
+    public readonly record struct ProcEntry(char State, int Parent, int Group, int Session, long StartTime);
+
+    /// <summary>Every process now, by pid.</summary>
+    public static Dictionary<int, ProcEntry> ProcessTable()
+    {
+        var table = new Dictionary<int, ProcEntry>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            if (int.TryParse(Path.GetFileName(dir), out var pid) && Stat(pid) is { } entry)
+                table[pid] = entry;
+        return table;
+    }
+
+    /// <summary>One process's entry; null once it is gone.</summary>
+    public static ProcEntry? Stat(int pid)
+    {
+        try
+        {
+            // After 'state' (0): ppid 1, pgrp 2, session 3, ..., starttime 19.
+            var f = StatFields(File.ReadAllText($"/proc/{pid}/stat"));
+            return new ProcEntry(f[0][0], int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3]), long.Parse(f[19]));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The fields after "pid (comm)": comm may hold spaces and parentheses, so split after the last ')'.</summary>

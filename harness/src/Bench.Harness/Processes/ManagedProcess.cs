@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Bench.Harness.Machine;
 using CliWrap;
 using CliWrap.Exceptions;
 
@@ -61,7 +62,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         IReadOnlyDictionary<string, string?>? environment = null, Action<string>? onStdout = null, Action<string>? onStderr = null)
     {
         // setsid would report a missing program only as an exit status; say so up front, as before.
-        if (MissingProgram(command[0], workingDirectory, environment) is { } why)
+        if (Programs.WhyNotRunnable(command[0], workingDirectory, environment?.GetValueOrDefault("PATH")) is { } why)
             throw new ProcessStartException($"{name}: cannot start '{command[0]}': {why} (was it built?)");
         try { return new ManagedProcess(name, command, workingDirectory, cpus, environment, onStdout, onStderr); }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or CommandExecutionException or InvalidOperationException)
@@ -72,21 +73,6 @@ public sealed partial class ManagedProcess : IAsyncDisposable
 
     /// <summary>The exit status once known; -1 when the harness killed it.</summary>
     public int? ExitCode { get; private set; }
-
-    /// <summary>
-    /// Why the program cannot be started, or null when it can: a path is taken from the working
-    /// directory (as exec does in the child), a bare name is looked up on PATH.
-    /// </summary>
-    private static string? MissingProgram(string program, string workingDirectory, IReadOnlyDictionary<string, string?>? environment)
-    {
-        IEnumerable<string> candidates = program.Contains('/')
-            ? [Path.Combine(workingDirectory, program)]
-            : ((environment is not null && environment.TryGetValue("PATH", out var path) ? path : Environment.GetEnvironmentVariable("PATH")) ?? "/usr/local/bin:/usr/bin:/bin")
-                .Split(':').Select(dir => Path.Combine(dir.Length == 0 ? workingDirectory : Path.Combine(workingDirectory, dir), program));
-        var found = candidates.Where(File.Exists).ToList();
-        if (found.Count == 0) return program.Contains('/') ? $"no such file in {workingDirectory}" : "not found on PATH";
-        return found.Any(f => access(f, ExecuteOk) == 0) ? null : "not executable";
-    }
 
     private async Task<int> ObserveExitAsync()
     {
@@ -155,7 +141,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     {
         if (_exit.IsCompleted) return true;
         // Only while the pid is still the leader's (its output may outlive it, held by a grandchild).
-        if (ProcessGroups.Stat(Pid)?.StartTime == _group.LeaderStart) _ = kill(Pid, SigTerm);
+        if (ProcFs.Stat(Pid)?.StartTime == _group.LeaderStart) _ = kill(Pid, SigTerm);
         try
         {
             await _exit.WaitAsync(grace);
@@ -197,13 +183,10 @@ public sealed partial class ManagedProcess : IAsyncDisposable
 
     private volatile bool _killRequested;
     private const int SigTerm = 15;
-    private const int ExecuteOk = 1;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int signal);
 
-    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int access(string path, int mode);
 }
 
 public sealed class ProcessStartException(string message) : Exception(message);

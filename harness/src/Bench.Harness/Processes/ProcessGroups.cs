@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Bench.Harness.Machine;
+using static Bench.Harness.Machine.ProcFs;
 
 namespace Bench.Harness.Processes;
 
@@ -169,34 +171,6 @@ public static partial class ProcessGroups
         found.Remove(self);
         if (livingOnly) found.RemoveWhere(pid => table[pid].State is 'Z' or 'X');
         return found;
-    }
-
-    /// <summary>What /proc/PID/stat says of a process: its state, parent, group, session and start time (in clock ticks since boot).</summary>
-    public readonly record struct ProcEntry(char State, int Parent, int Group, int Session, long StartTime);
-
-    public static Dictionary<int, ProcEntry> ProcessTable()
-    {
-        var table = new Dictionary<int, ProcEntry>();
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-            if (int.TryParse(Path.GetFileName(dir), out var pid) && Stat(pid) is { } entry)
-                table[pid] = entry;
-        return table;
-    }
-
-    /// <summary>One process's entry; null once it is gone.</summary>
-    public static ProcEntry? Stat(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            // "pid (comm) state ppid pgrp session ... starttime ...": comm may hold spaces and parentheses.
-            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return new ProcEntry(f[0][0], int.Parse(f[1]), int.Parse(f[2]), int.Parse(f[3]), long.Parse(f[19]));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException or ArgumentOutOfRangeException)
-        {
-            return null;
-        }
     }
 
     /// <summary>Sends one line to the reaper (under <see cref="Gate"/>), starting or restarting it when it is not there.</summary>

@@ -1,5 +1,5 @@
-using System.Globalization;
 using Bench.Harness.Catalog;
+using Bench.Harness.LoadTools;
 using Bench.Harness.Run;
 
 namespace Bench.Harness.Processes;
@@ -17,17 +17,13 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>How long a server may take to exit after SIGTERM before it is killed (the contract asks for a second).</summary>
     public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
 
-    private ServerProcess(Implementation implementation, ManagedProcess process, ReadyLine ready) =>
-        (Implementation, Process, Ready) = (implementation, process, ready);
+    private ServerProcess(ManagedProcess process, ReadyLine ready) => (Process, Ready) = (process, ready);
 
-    public Implementation Implementation { get; }
     public ManagedProcess Process { get; }
     public ReadyLine Ready { get; }
 
     /// <summary>Listen on loopback, on a port the kernel picks.</summary>
-    public static IReadOnlyList<string> Loopback => Tcp("127.0.0.1", 0);
-
-    public static IReadOnlyList<string> Tcp(string host, int port) => ["--host", host, "--port", port.ToString(CultureInfo.InvariantCulture)];
+    public static IReadOnlyList<string> Loopback => ContractArguments.Tcp("127.0.0.1", 0);
 
     /// <summary>The contract's listen arguments for a transport; socket files go in the scratch folder.</summary>
     public static IReadOnlyList<string> Listen(string transport, string name, string scratch) => transport switch
@@ -49,7 +45,7 @@ public sealed class ServerProcess : IAsyncDisposable
         try
         {
             var line = await process.WaitForLineAsync(ReadyLine.Matches, readyTimeout ?? DefaultReadyTimeout, cancel);
-            return new ServerProcess(impl, process, ReadyLine.Parse(line));
+            return new ServerProcess(process, ReadyLine.Parse(line));
         }
         catch (Exception x) when (x is TimeoutException or ProcessExitedException or FormatException or OperationCanceledException)
         {

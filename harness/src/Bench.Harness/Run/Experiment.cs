@@ -15,6 +15,9 @@ public sealed record Experiment(
     Implementation Server, LoadGenerator Load, string Transport, Workload Workload,
     int Connections, int InFlight, int Payload, double Rate, double DurationS)
 {
+    /// <summary>The implementations this experiment runs: the server's, and the client's unless an independent tool makes the load.</summary>
+    public IEnumerable<Implementation> Implementations => Load.Client is { } client ? [Server, client] : [Server];
+
     public override string ToString()
     {
         var pair = Server.Name == Load.Name ? Server.Name : $"{Load.Name} -> {Server.Name}";

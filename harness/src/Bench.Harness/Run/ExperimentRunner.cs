@@ -25,13 +25,7 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             csv.Append(row);
             rows.Add(row);
         }
-        void FailAll(string status, string error)
-        {
-            var row = NewRow(e, 0);
-            (row.Status, row.Error) = (status, error);
-            Record(row);
-            progress.Step($"{e}: {status}: {error}");
-        }
+        void FailAll(string status, string error) => rows.Add(Fail(e, status, error));
 
         if (PlanValidator.Limit(e) is { } limit) { FailAll(RunStatus.Skipped, limit); return rows; }
 
@@ -65,6 +59,16 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         if (!server.HasExited && !await server.StopAsync())
             progress.Note($"{e.Server.Name} did not exit within {ServerProcess.StopGrace.TotalSeconds:F0} s of SIGTERM and was killed (the contract asks for a prompt exit)");
         return rows;
+    }
+
+    /// <summary>Records the one row of an experiment that could not run at all (a build, the server, the check, a limit).</summary>
+    public RunRecord Fail(Experiment e, string status, string error)
+    {
+        var row = NewRow(e, 0);
+        (row.Status, row.Error) = (status, error);
+        csv.Append(row);
+        progress.Step($"{e}: {status}: {error}");
+        return row;
     }
 
     /// <summary>When the last burst against one server ended (see EphemeralPorts.BurstSpacing).</summary>

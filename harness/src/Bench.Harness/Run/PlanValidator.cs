@@ -28,7 +28,7 @@ public static class PlanValidator
             problems.Add($"'{program}' is not installed (scripts/setup.sh installs it)");
 
         var experiments = plan.Select(p => p.Experiment).ToList();
-        var implementations = experiments.SelectMany(e => new[] { e.Server, e.Load.Client }).OfType<Implementation>().Distinct().ToList();
+        var implementations = experiments.SelectMany(e => e.Implementations).Distinct().ToList();
         if (build)
             foreach (var (folder, spec) in implementations.Select(i => (i.Folder, i.Build)).Distinct())
                 foreach (var step in Builder.StepsFor(spec, folder).Where(s => !Programs.Exists(s[0])))

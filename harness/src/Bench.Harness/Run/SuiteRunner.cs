@@ -15,7 +15,7 @@ public static partial class SuiteRunner
     {
         var (runId, dir) = NewResultSet(resultsRoot);
         var csv = new ResultsCsv(Path.Combine(dir, "runs.csv"));
-        var implementations = plan.SelectMany(p => new[] { p.Experiment.Server, p.Experiment.Load.Client }).OfType<Catalog.Implementation>().ToList();
+        var implementations = plan.SelectMany(p => p.Experiment.Implementations).ToList();
         var progress = new Progress(plan.Sum(p => settings.Repeats) + (build ? BuildStage.Folders(implementations).Count : 0));
         Console.Error.WriteLine($"bench: run {runId}: {plan.Count} experiments x {settings.Repeats} repeats after a warm-up, results in {dir}");
 
@@ -32,13 +32,10 @@ public static partial class SuiteRunner
             {
                 cancel.ThrowIfCancellationRequested();
                 var e = planned.Experiment;
-                if ((broken.GetValueOrDefault(e.Server.Folder) ?? (e.Load.Client is { } c ? broken.GetValueOrDefault(c.Folder) : null)) is { } why)
+                if (e.Implementations.Select(i => broken.GetValueOrDefault(i.Folder)).FirstOrDefault(why => why is not null) is { } why)
                 {
-                    var row = new RunRecord { RunId = runId, Timestamp = DateTimeOffset.UtcNow, Server = e.Server.Name, Client = e.Load.Client?.Name ?? "",
-                        LoadTool = e.Load.Program, Transport = e.Transport, Workload = e.Workload.Name, Connections = e.Connections, InFlight = e.InFlight,
-                        PayloadBytes = e.Payload, Status = RunStatus.BuildFailed, Error = why };
-                    csv.Append(row);
-                    rows.Add(row);
+                    // An open-loop rate still to be derived (NaN) was never set: recorded as 0, as before.
+                    rows.Add(runner.Fail(planned.RateFrom is null ? e : e with { Rate = 0 }, RunStatus.BuildFailed, why));
                     continue;
                 }
                 if (planned.RateFrom is { } source)
