@@ -3,7 +3,7 @@
 
     testpmd_client.py --memif-socket PATH [--payload BYTES] [--workload memif-polling]
                       [--duration S] [--samples PATH] [--in-flight BURST] [--timeout S]
-                      [--role slave|master] [--connections 1]
+                      [--role slave|master] [--connections 1] [--warmup S]
 
 testpmd sends one burst of --in-flight frames (default 32, at most 512) of --payload bytes
 and from then on sends back whatever it receives; the macswap server on the other end does
@@ -22,7 +22,7 @@ import time
 import testpmd_common as tp
 
 USAGE = ("usage: testpmd_client.py --memif-socket PATH [--payload BYTES] [--workload memif-polling] "
-         "[--duration S] [--samples PATH] [--in-flight BURST] [--timeout S] [--role slave|master] [--connections 1]")
+         "[--duration S] [--samples PATH] [--in-flight BURST] [--timeout S] [--role slave|master] [--connections 1] [--warmup S]")
 MAX_BURST = 512
 NIC_RX = re.compile(r"^\s*RX-packets:\s+(\d+)\s+RX-missed")
 FORWARDING = re.compile(r"packet forwarding - ports=")
@@ -35,12 +35,15 @@ def result(ok, failed, wall_ns, payload):
 
 
 def main():
-    known = {"memif-socket", "payload", "workload", "duration", "samples", "connections", "in-flight", "timeout", "role", "rate"}
+    known = {"memif-socket", "payload", "workload", "duration", "samples", "connections", "in-flight", "timeout", "role", "rate",
+             "warmup"}
     values = tp.parse_args(sys.argv[1:], known, USAGE)
     path = values.get("memif-socket") or tp.fail_usage("--memif-socket is required", USAGE)
     payload = tp.number(values, "payload", 64, int, 60, 9000, USAGE)
     duration = tp.number(values, "duration", 5.0, float, 0.001, 86400, USAGE)
     timeout = tp.number(values, "timeout", 30.0, float, 0.1, 3600, USAGE)
+    # Forwarding for this long before the first counted report: the frames circulate, the peer warms up.
+    warmup = tp.number(values, "warmup", 0.0, float, 0, 86400, USAGE)
     if values.get("connections", "1") != "1":
         tp.fail_usage(f"--connections must be 1, not '{values['connections']}': testpmd opens one memif connection; "
                       "for more load use --in-flight N (frames in flight)", USAGE)
@@ -98,9 +101,9 @@ def main():
             forwarding_at = at
             # Reports come once a second from the start; the link may come up a report or two
             # late, so allow a few seconds beyond --duration for the measured span to fill.
-            end = at + max(duration, 1.0) + 4.0
+            end = at + warmup + max(duration, 1.0) + 4.0
         m = NIC_RX.match(line)
-        if m and forwarding_at is not None:
+        if m and forwarding_at is not None and at >= forwarding_at + warmup:
             sample = (at, int(m.group(1)))
             if first is None:
                 first = sample if sample[1] > 0 else None

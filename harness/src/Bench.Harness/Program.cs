@@ -40,6 +40,7 @@ try
     return command switch
     {
         "run" => await Commands.RunAsync(root, reader, stop.Token),
+        "ab" => await Commands.AbAsync(root, reader, stop.Token),
         "list" => Commands.List(root, reader),
         "build" => await Commands.BuildAsync(root, reader, stop.Token),
         "serve" => await Commands.ServeAsync(root, reader, stop.Token),

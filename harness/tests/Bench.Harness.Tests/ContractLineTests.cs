@@ -24,4 +24,15 @@ public class ContractLineTests
         Assert.Throws<FormatException>(() => ResultLine.Parse("RESULT ok=x failed=0 wall_ns=1 bytes=1 conn_min=1 conn_max=1"));
         Assert.Throws<FormatException>(() => ResultLine.Parse("Rust: 10000 clients"));
     }
+
+    [Fact]
+    public void result_line_carries_the_clients_cpu_over_its_window_as_a_pair()
+    {
+        var r = ResultLine.Parse("RESULT ok=5 failed=0 wall_ns=1 bytes=500 conn_min=5 conn_max=5 cpu_user_us=1500 cpu_sys_us=250");
+        Assert.Equal((1.5, 0.25), (r.WindowUsage!.Value.UserMs, r.WindowUsage.Value.SystemMs));
+        Assert.Null(ResultLine.Parse("RESULT ok=5 failed=0 wall_ns=1 bytes=500").WindowUsage);
+        Assert.Contains("cpu_sys_us", Assert.Throws<FormatException>(() => ResultLine.Parse("RESULT ok=5 failed=0 wall_ns=1 bytes=500 cpu_user_us=1")).Message);
+        Assert.True(MeasuringLine.Matches("MEASURING"));
+        Assert.False(MeasuringLine.Matches("MEASURING soon"));
+    }
 }

@@ -99,6 +99,30 @@ public class HarnessFaultTests
     }
 
     [Fact]
+    public async Task cpu_figures_cover_the_window_a_client_draws_and_the_row_says_which()
+    {
+        const string result = "RESULT ok=1000 failed=0 wall_ns=500000000 bytes=100000 conn_min=500 conn_max=500";
+        const string startUp = "import time\nuntil = time.process_time() + 0.3\nwhile time.process_time() < until: pass\n";
+        var settings = new RunSettings(Repeats: 1, Warmups: 0, SteadyWarmupCap: TimeSpan.Zero);
+        var server = await Repo.BuiltAsync("csharp");
+
+        using (var dir = new TempDir())
+        {
+            // 300 ms of CPU before its window: its own report of the window is what the row must hold.
+            var windowed = Fake(dir, "windowed", $"{startUp}print('MEASURING', flush=True)\nprint('{result} cpu_user_us=123000 cpu_sys_us=4000', flush=True)\n", isServer: false);
+            var row = Assert.Single(await RunAsync(dir, server, windowed, settings, Workload.Get<Persistent>()));
+            Assert.Equal((RunStatus.Ok, CpuWindows.Timed, 123.0, 4.0, 127.0), (row.Status, row.CpuWindow, row.ClientUserMs, row.ClientSysMs, row.ClientCpuUsPerReq));
+        }
+        using (var dir = new TempDir())
+        {
+            var whole = Fake(dir, "whole", $"{startUp}print('{result}', flush=True)\n", isServer: false);
+            var row = Assert.Single(await RunAsync(dir, server, whole, settings, Workload.Get<Persistent>()));
+            Assert.Equal((RunStatus.Ok, CpuWindows.Process), (row.Status, row.CpuWindow));
+            Assert.True(row.ClientUserMs + row.ClientSysMs >= 290, $"the whole life's CPU was {row.ClientUserMs} + {row.ClientSysMs} ms");
+        }
+    }
+
+    [Fact]
     public async Task client_that_breaks_the_contract_is_reported()
     {
         using var dir = new TempDir();

@@ -14,6 +14,48 @@ public static class Commands
 {
     public static async Task<int> RunAsync(string root, ArgReader a, CancellationToken cancel)
     {
+        var (options, settings, build, results) = SuiteArguments(a, root, repeats: 5);
+        a.EnsureEmpty();
+        var plan = Plan(root, options);
+        if (!PlanIsRunnable(plan, settings, build)) return 2;
+        return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);
+    }
+
+    /// <summary>
+    /// `ab BASE [HEAD]`: both revisions built in their own trees (HEAD: the working tree as it
+    /// is) and measured interleaved in one session; exit 1 on a regression or a broken experiment.
+    /// </summary>
+    public static async Task<int> AbAsync(string root, ArgReader a, CancellationToken cancel)
+    {
+        var (options, run, build, results) = SuiteArguments(a, root, repeats: 0);
+        var ab = new Ab.AbSettings(run,
+            Blocks: a.Int("--blocks", 1, 100) ?? 3,
+            Threshold: (a.Number("--threshold", 0, 1000) ?? 5) / 100,
+            Alpha: a.Number("--alpha", 0.0001, 0.5) ?? 0.05);
+        var worktrees = Path.GetFullPath(a.Text("--worktrees") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "bench-ab"));
+        // Revisions last: every option and its value is taken by then.
+        var baseRevision = a.Positional() ?? throw new UsageException("ab needs a BASE revision (a branch, tag or commit), and optionally HEAD");
+        var headRevision = a.Positional();
+        a.EnsureEmpty();
+        if (run.Repeats != 0) throw new UsageException("ab runs each side twice per block: give --blocks, not --repeats");
+
+        Ab.Revision revA, revB;
+        try
+        {
+            revA = await Ab.Revisions.CheckOutAsync(root, baseRevision, worktrees, cancel);
+            revB = headRevision is null ? await Ab.Revisions.WorkingTreeAsync(root, cancel) : await Ab.Revisions.CheckOutAsync(root, headRevision, worktrees, cancel);
+        }
+        catch (Ab.RevisionException e) { throw new UsageException(e.Message); }
+        var (pairs, onlyA, onlyB) = Ab.AbRunner.Match(Plan(revA.Root, options), Plan(revB.Root, options));
+        if (pairs.Count == 0) throw new UsageException("nothing to compare: the two revisions plan no experiment in common for these options");
+        if (!PlanIsRunnable([.. pairs.Select(p => p.A), .. pairs.Select(p => p.B)], run, build)) return 2;
+        IReadOnlyList<string> notRun = [.. onlyA.Select(e => $"{e} (A only)"), .. onlyB.Select(e => $"{e} (B only)")];
+        return await Ab.AbRunner.RunAsync(revA, revB, pairs, ab, Path.Combine(results, "ab"), build, notRun, cancel);
+    }
+
+    /// <summary>The options a suite and an A/B run share: what to measure, and how.</summary>
+    private static (SuiteOptions Options, RunSettings Settings, bool Build, string Results) SuiteArguments(ArgReader a, string root, int repeats)
+    {
         var quick = a.Flag("--quick");
         var defaults = quick ? SuiteOptions.Quick : new SuiteOptions();
         var options = defaults with
@@ -32,30 +74,36 @@ public static class Commands
             LoadTools = defaults.LoadTools.Where(t => !a.Flag($"--no-{t.Name}")).ToList(),
         };
         var settings = new RunSettings(
-            Repeats: a.Int("--repeats", 1, 1000) ?? (quick ? 2 : 5),
+            Repeats: a.Int("--repeats", 1, 1000) ?? (repeats > 0 && quick ? 2 : repeats),
             Warmups: a.Int("--warmups", 0, 100) ?? 1,
             ServerCpus: a.Text("--server-cpus") ?? DefaultCpus(0),
             ClientCpus: a.Text("--client-cpus") ?? DefaultCpus(1),
             ClientTimeout: a.Number("--timeout", 0.1, 3600) is { } t ? TimeSpan.FromSeconds(t) : null,
             KeepSamples: a.Flag("--keep-samples"),
-            SteadyWarmupCap: TimeSpan.FromSeconds(a.Number("--warmup-cap", 0, 3600) ?? (quick ? 10 : 60)));
+            SteadyWarmupCap: TimeSpan.FromSeconds(a.Number("--warmup-cap", 0, 3600) ?? (quick ? 4 : 60)));
         var build = !a.Flag("--no-build");
         var results = Path.GetFullPath(a.Text("--results") ?? Path.Combine(root, "results"));
-        a.EnsureEmpty();
-
         foreach (var w in options.Workloads ?? [])
             if (Workload.Find(w) is null) throw new UsageException($"--workload: no workload '{w}' (known: {Workload.Names})");
+        return (options, settings, build, results);
+    }
+
+    private static IReadOnlyList<PlannedExperiment> Plan(string root, SuiteOptions options)
+    {
         var plan = SuitePlan.Build(ImplementationCatalog.Discover(root), options);
         if (plan.Count == 0) throw new UsageException("nothing to run: no implementation in the selection has a server and a client for these workloads");
+        return plan;
+    }
+
+    /// <summary>Says every problem of the plan at once; false when any of them stops it (nothing has been built or run).</summary>
+    private static bool PlanIsRunnable(IReadOnlyList<PlannedExperiment> plan, RunSettings settings, bool build)
+    {
         var problems = PlanValidator.Check(plan, settings, build);
         foreach (var p in problems.Skipped) Console.Error.WriteLine($"bench: will skip: {p}");
         foreach (var p in problems.Fatal) Console.Error.WriteLine($"bench: cannot run: {p}");
-        if (problems.Fatal.Count > 0)
-        {
-            Console.Error.WriteLine($"bench: {problems.Fatal.Count} problems stop this suite; nothing was built or run");
-            return 2;
-        }
-        return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);
+        if (problems.Fatal.Count == 0) return true;
+        Console.Error.WriteLine($"bench: {problems.Fatal.Count} problems stop this run; nothing was built or run");
+        return false;
     }
 
     /// <summary>One core each when the machine has two; on one core both share it (and the rows say so).</summary>

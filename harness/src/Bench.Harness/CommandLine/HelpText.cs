@@ -40,6 +40,14 @@ public static class HelpText
                                    broke (new failed runs, fewer good repeats, missing) or a figure
                                    regressed beyond the noise (exact Mann-Whitney U on the repeats)
                                    and the threshold; open-loop runs compared at the same rate only
+          ab BASE [HEAD] [--blocks N] [--threshold PCT] [--alpha P] [--worktrees DIR] [run options]
+                                   two git revisions (HEAD: default the working tree as it is),
+                                   each built in its own worktree, measured interleaved in one
+                                   session: per experiment N blocks (default 3) of A B B A / B A A B
+                                   on fresh servers; writes results/ab/<run-id>/ab.md (B/A with its
+                                   95% interval, the A/A spread, a verdict) and exits 1 when an
+                                   experiment broke or a figure got worse than PCT (default 5) and
+                                   beyond the noise (p < P, default 0.05)
           bench [--full] [--filter GLOB] [--into DIR]
                                    BenchmarkDotNet microbenchmarks of the C# hot paths (every
                                    *Benchmarks.csproj), folded into a result set (default
@@ -50,9 +58,11 @@ public static class HelpText
           test                     (run-all.sh only) install what is missing and run every test suite
 
         run options:
-          --quick                  a small suite for PR checks (a 1,000-connection burst, 1,000 held
-                                   connections x 1 s, 16 gRPC calls or memif frames in flight,
-                                   2 repeats)
+          --quick                  a small suite for PR checks: every language and variant once,
+                                   own clients only (a 1,000-connection burst, 1,000 held
+                                   connections x 1 s closed loop, 16 gRPC calls or memif frames
+                                   in flight, one transport per variant, 64 B memif frames),
+                                   2 repeats, warm-ups capped at 4 s
           --only NAME[,NAME..]     just these implementations (see 'list')
           --workload W[,W..]       these workloads only (default: every one):
         {{WorkloadList}}
@@ -66,7 +76,7 @@ public static class HelpText
           --repeats N              measured repeats per experiment (default 5), after 1 warm-up
           --warmups N              warm-up passes for bursts and open-loop runs, not recorded (default 1)
           --warmup-cap S           closed-loop runs warm up in 1 s passes until three in a row agree
-                                   within 5%, for at most S seconds (default 60, --quick 10; 0: off)
+                                   within 5%, for at most S seconds (default 60, --quick 4; 0: off)
           --duration S             seconds per persistent run (default 5)
           --rate R                 open-loop rate for persistent runs (default: half the measured
                                    closed-loop peak; 0 turns open loop off)

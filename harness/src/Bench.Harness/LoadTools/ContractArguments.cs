@@ -9,7 +9,7 @@ namespace Bench.Harness.LoadTools;
 public static class ContractArguments
 {
     public static IReadOnlyList<string> Client(IReadOnlyList<string> address, Workload workload, int connections, int inFlight, int payload,
-        double rate, double durationS, string? samplesPath, TimeSpan timeout) =>
+        double rate, double durationS, string? samplesPath, TimeSpan timeout, double warmupS = 0) =>
     [
         .. address,
         "--connections", connections.ToString(CultureInfo.InvariantCulture),
@@ -18,6 +18,7 @@ public static class ContractArguments
         .. workload.ClientArguments(inFlight, rate, durationS),
         .. samplesPath is null ? Array.Empty<string>() : ["--samples", samplesPath],
         "--timeout", timeout.TotalSeconds.ToString(CultureInfo.InvariantCulture),
+        .. warmupS > 0 ? ["--warmup", warmupS.ToString(CultureInfo.InvariantCulture)] : Array.Empty<string>(),
     ];
 
     /// <summary>A TCP endpoint as the contract passes it, to a server (where to listen) and a client (where to connect) alike.</summary>

@@ -56,6 +56,7 @@ public sealed partial class H2Load : IIndependentLoadTool
         var duration = a.Number("--duration", 0.001, 86_400) ?? 5;
         var samples = a.Text("--samples");
         var timeout = a.Number("--timeout", 0.001, 86_400) ?? 30;
+        var warmup = a.Number("--warmup", 0, 86_400) ?? 0;
         if (a.Number("--rate", 0, 1e9) is > 0) throw new UsageException("h2load's --rate paces connections, not requests: open loop is not offered");
         a.EnsureEmpty();
         if (Workload.Find(workload) is not { } w || !Drives(w)) throw new UsageException($"h2load drives {Workload.Get<GrpcUnary>().Name} only, not '{workload}'");
@@ -72,8 +73,8 @@ public sealed partial class H2Load : IIndependentLoadTool
         {
             var (frame, log, usage) = (Path.Combine(scratch, "request.frame"), Path.Combine(scratch, "h2load.log"), Path.Combine(scratch, "usage.txt"));
             await File.WriteAllBytesAsync(frame, RequestFrame(payload), cancel);
-            await using var h2load = ManagedProcess.Start(Name, [.. ProcessUsage.TimeCommand(usage), .. Command(host, port, connections, inFlight, duration, frame, log)], scratch);
-            var exit = await h2load.Exited.WaitAsync(TimeSpan.FromSeconds(duration * 2 + timeout), cancel);
+            await using var h2load = ManagedProcess.Start(Name, [.. ProcessUsage.TimeCommand(usage), .. Command(host, port, connections, inFlight, duration, frame, log, warmup)], scratch);
+            var exit = await h2load.Exited.WaitAsync(TimeSpan.FromSeconds(warmup + duration * 2 + timeout), cancel);
             var output = Parse(string.Join('\n', h2load.StdoutLines));
             var latencies = ReadLogSamples(log);
             if (samples is not null) LatencySamples.WriteFile(samples, latencies);
@@ -146,14 +147,19 @@ public sealed partial class H2Load : IIndependentLoadTool
         }
     }
 
-    /// <summary>The h2load command: the calls in flight spread evenly over the connections as concurrent streams.</summary>
-    public static IReadOnlyList<string> Command(string host, int port, int connections, int inFlight, double durationS, string frameFile, string logFile)
+    /// <summary>
+    /// The h2load command: the calls in flight spread evenly over the connections as concurrent
+    /// streams; a warm-up runs the same load first and is left out of h2load's figures.
+    /// </summary>
+    public static IReadOnlyList<string> Command(string host, int port, int connections, int inFlight, double durationS, string frameFile, string logFile,
+        double warmupS = 0)
     {
         var streams = (int)Math.Ceiling(inFlight / (double)connections);
         return
         [
             "h2load", "-c", connections.ToString(CultureInfo.InvariantCulture), "-m", streams.ToString(CultureInfo.InvariantCulture),
             "-D", Math.Max(1, (int)Math.Round(durationS)).ToString(CultureInfo.InvariantCulture),
+            .. warmupS > 0 ? [$"--warm-up-time={Math.Max(1, (int)Math.Round(warmupS * 1000)).ToString(CultureInfo.InvariantCulture)}ms"] : Array.Empty<string>(),
             "-d", frameFile, "-H", "content-type: application/grpc", "-H", "te: trailers", $"--log-file={logFile}",
             $"http://{host}:{port}{UnaryPath}",
         ];

@@ -5,7 +5,6 @@ namespace Bench.Harness.Machine;
 /// <summary>CPU time and peak memory of a process and everything it started, read from /proc.</summary>
 public readonly record struct ProcessUsage(double UserMs, double SystemMs, long PeakRssKb)
 {
-    public static readonly ProcessUsage None = new(0, 0, 0);
     public double CpuMs => UserMs + SystemMs;
 
     /// <summary>GNU time (Debian's `time`), not the shell keyword.</summary>

@@ -141,7 +141,11 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     {
         if (_exit.IsCompleted) return true;
         // Only while the pid is still the leader's (its output may outlive it, held by a grandchild).
-        if (ProcFs.Stat(Pid)?.StartTime == _group.LeaderStart) _ = kill(Pid, SigTerm);
+        if (ProcFs.Stat(Pid)?.StartTime == _group.LeaderStart)
+        {
+            _ = kill(Pid, SigTerm);
+            Resume(); // a paused group would hold the signal until continued
+        }
         try
         {
             await _exit.WaitAsync(grace);
@@ -172,6 +176,20 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         await ProcessGroups.ReleaseAsync(_group, TimeSpan.FromSeconds(2));
     }
 
+    /// <summary>
+    /// Stops the whole group (SIGSTOP) until <see cref="Resume"/>: a paused server takes no CPU
+    /// and keeps its state (its warm JIT, its listening socket) while another one is measured.
+    /// </summary>
+    public void Pause() => SignalGroup(SigStop);
+
+    /// <summary>Continues a paused group (SIGCONT); harmless for one that is not paused.</summary>
+    public void Resume() => SignalGroup(SigCont);
+
+    private void SignalGroup(int signal)
+    {
+        if (!_exit.IsCompleted) _ = kill(-_group.Id, signal);
+    }
+
     /// <summary>Kills, synchronously, every process group the harness started that is still registered: for stopping at once.</summary>
     public static void KillAll() => ProcessGroups.KillAll();
 
@@ -183,6 +201,8 @@ public sealed partial class ManagedProcess : IAsyncDisposable
 
     private volatile bool _killRequested;
     private const int SigTerm = 15;
+    private const int SigCont = 18;
+    private const int SigStop = 19;
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int kill(int pid, int signal);

@@ -20,7 +20,7 @@ public static class Anomalies
         if (e.Failed > 0)
             yield return Invariant($"{e.Failed} requests failed; failed runs are left out of the figures.");
         if (e.Wall is { N: > 1 } wall && wall.RelativeSpread > 0.25 && overflows == 0 && synRetrans == 0)
-            yield return Invariant($"The repeats spread by {wall.RelativeSpread:P0} of the median: differences smaller than that are noise.");
+            yield return Invariant($"The repeats spread by {wall.RelativeSpread * 100:0}% of the median: differences smaller than that are noise.");
         foreach (var status in e.Statuses) yield return status;
     }
 

@@ -88,7 +88,8 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
 
     private static string Rate(double rate) => rate.ToString(CultureInfo.InvariantCulture);
 
-    private static string Label(ExperimentStats s) => s.Workload.Multiplexes ? $"{s.Pair} {s.Load} {ChartCanvas.Bytes(s.Payload)}"
+    /// <summary>How a comparison names an experiment: the pair, the workload and load, the payload.</summary>
+    public static string Label(ExperimentStats s) => s.Workload.Multiplexes ? $"{s.Pair} {s.Load} {ChartCanvas.Bytes(s.Payload)}"
         : $"{s.Pair} {s.Workload.Name} {s.Load} {ChartCanvas.Bytes(s.Payload)}";
 
     private static ComparisonRow RunsRow(ExperimentStats was, ExperimentStats? cur, Verdict verdict, string reason) =>
@@ -177,7 +178,7 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
             "are listed but are not a regression. Open-loop experiments are compared only at the same offered rate.");
         md.AppendLine();
         md.AppendLine(string.Create(CultureInfo.InvariantCulture,
-            $"Then each figure, over the good repeats (n of them on each side): the change of the median, and p from an exact two-sided Mann-Whitney U (Wilcoxon rank-sum) test: ties get mid-ranks, and p is the share of all the ways to split the pooled repeats into the two sample sizes whose rank sum lies at least as far from its mean as the observed one (beyond {Statistics.ExactSplits:N0} splits, the normal approximation with the tie-corrected variance, marked ~). A change is beyond the noise when p < {Alpha}; it counts as a regression or improvement when the change of the median is also larger than {Threshold:P0}. The shift is the Hodges-Lehmann estimate, the median of all new-minus-base differences between repeats, with its 95% confidence interval from the order statistics of those differences (their ranks from the normal approximation), both as a percentage of the base median. p can only be as small as the repeats allow: with 5 repeats on each side the smallest possible p is 0.008, with 3 it is 0.1, with 2 it is 0.33, so a --quick run can never show a significant change. An interval marked * is the whole range of the differences: too few repeats for a 95% one (e.g. 3 against 3), it covers less."));
+            $"Then each figure, over the good repeats (n of them on each side): the change of the median, and p from an exact two-sided Mann-Whitney U (Wilcoxon rank-sum) test: ties get mid-ranks, and p is the share of all the ways to split the pooled repeats into the two sample sizes whose rank sum lies at least as far from its mean as the observed one (beyond {Statistics.ExactSplits:N0} splits, the normal approximation with the tie-corrected variance, marked ~). A change is beyond the noise when p < {Alpha}; it counts as a regression or improvement when the change of the median is also larger than {Threshold * 100:0.#}%. The shift is the Hodges-Lehmann estimate, the median of all new-minus-base differences between repeats, with its 95% confidence interval from the order statistics of those differences (their ranks from the normal approximation), both as a percentage of the base median. p can only be as small as the repeats allow: with 5 repeats on each side the smallest possible p is 0.008, with 3 it is 0.1, with 2 it is 0.33, so a --quick run can never show a significant change. An interval marked * is the whole range of the differences: too few repeats for a 95% one (e.g. 3 against 3), it covers less."));
         md.AppendLine();
         md.AppendLine("| experiment | figure | n (base/new) | base | new | change of median | p (MWU) | shift (95% CI) | verdict |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|");
@@ -206,7 +207,8 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
         double.IsNaN(s.Relative) ? "-"
         : string.Create(CultureInfo.InvariantCulture, $"{s.Relative:+0.0%;-0.0%;0.0%} [{s.RelativeCiLow:+0.0%;-0.0%;0.0%}, {s.RelativeCiHigh:+0.0%;-0.0%;0.0%}]{(s.Covers95 ? "" : "*")}");
 
-    private static string Word(Verdict v) => v switch
+    /// <summary>A verdict as a table cell says it.</summary>
+    public static string Word(Verdict v) => v switch
     {
         Verdict.Regression => "**regression**",
         Verdict.Improvement => "improvement",

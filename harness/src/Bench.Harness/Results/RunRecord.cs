@@ -57,6 +57,8 @@ public sealed class RunRecord
     [Name("error")] public string Error { get; set; } = "";
     [Name("warmup_steady")] public bool? WarmupSteady { get; set; }
     [Name(InFlightColumn)] public int? InFlight { get; set; }
+    /// <summary>What the CPU, core-busy and bound figures cover: <see cref="CpuWindows"/>.</summary>
+    [Name("cpu_window")] public string CpuWindow { get; set; } = "";
 
     public const string InFlightColumn = "in_flight";
 
@@ -79,6 +81,15 @@ public sealed class RunRecord
         Workloads.Workload.FromResults(Workload).UpgradeLegacyRow(this);
         if (Client == LoadTool && LoadTools.IndependentLoadTools.Find(Client) is not null) Client = "";
     }
+}
+
+/// <summary>The values of the cpu_window column.</summary>
+public static class CpuWindows
+{
+    /// <summary>The client's timed window: from its MEASURING line to its RESULT line, its own CPU as it reported it.</summary>
+    public const string Timed = "timed";
+    /// <summary>The client's whole life, start-up and connecting included (a client that prints no MEASURING line, or rows before it existed).</summary>
+    public const string Process = "process";
 }
 
 /// <summary>The values of the status column.</summary>

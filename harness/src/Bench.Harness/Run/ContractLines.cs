@@ -30,13 +30,29 @@ public sealed record ReadyLine(string Transport, string Address)
 }
 
 /// <summary>
-/// A client's `RESULT ok=.. failed=.. wall_ns=.. bytes=.. conn_min=.. conn_max=..` line. A tool that
-/// cannot count per connection leaves conn_min and conn_max out (both, never one); an adapter in front of an
-/// independent tool adds that tool's own CPU and memory (load_user_ms, load_sys_ms,
-/// load_peak_rss_kb), which the harness records instead of the adapter's.
+/// A client's `MEASURING` line: its timed window starts now (connections open, its own warm-up
+/// over). The harness reads the server's CPU time and the cores' busy time here and at the
+/// RESULT line, so those figures cover the window only.
+/// </summary>
+public static class MeasuringLine
+{
+    public const string Text = "MEASURING";
+
+    public static bool Matches(string line) => line == Text;
+}
+
+/// <summary>
+/// A client's `RESULT ok=.. failed=.. wall_ns=.. bytes=.. conn_min=.. conn_max=.. cpu_user_us=.. cpu_sys_us=..`
+/// line. A tool that cannot count per connection leaves conn_min and conn_max out (both, never
+/// one); cpu_user_us and cpu_sys_us are the client's own CPU time over its timed window (both or
+/// neither); an adapter in front of an independent tool adds that tool's own CPU and memory
+/// (load_user_ms, load_sys_ms, load_peak_rss_kb), which the harness records instead of the adapter's.
 /// </summary>
 public sealed record ResultLine(long Ok, long Failed, long WallNs, long Bytes, long? ConnMin, long? ConnMax, ProcessUsage? LoadUsage = null)
 {
+    /// <summary>The client's CPU time over its timed window, when it reports it.</summary>
+    public ProcessUsage? WindowUsage { get; init; }
+
     private static readonly string[] Required = ["ok", "failed", "wall_ns", "bytes"];
 
     public static bool Matches(string line) => line.StartsWith("RESULT ", StringComparison.Ordinal);
@@ -55,10 +71,16 @@ public sealed record ResultLine(long Ok, long Failed, long WallNs, long Bytes, l
         if (Required.FirstOrDefault(k => !values.ContainsKey(k)) is { } missing)
             throw new FormatException($"RESULT line lacks '{missing}': '{line}'");
         long? Optional(string key) => values.TryGetValue(key, out var v) ? v : null;
-        if (values.ContainsKey("conn_min") != values.ContainsKey("conn_max"))
-            throw new FormatException($"RESULT line has one of conn_min and conn_max without the other: '{line}'");
+        foreach (var (first, second) in new[] { ("conn_min", "conn_max"), ("cpu_user_us", "cpu_sys_us") })
+            if (values.ContainsKey(first) != values.ContainsKey(second))
+                throw new FormatException($"RESULT line has one of {first} and {second} without the other: '{line}'");
         var usage = Optional("load_user_ms") is { } user && Optional("load_sys_ms") is { } sys
             ? new ProcessUsage(user, sys, Optional("load_peak_rss_kb") ?? 0) : (ProcessUsage?)null;
-        return new ResultLine(values["ok"], values["failed"], values["wall_ns"], values["bytes"], Optional("conn_min"), Optional("conn_max"), usage);
+        var window = Optional("cpu_user_us") is { } windowUser && Optional("cpu_sys_us") is { } windowSys
+            ? new ProcessUsage(windowUser / 1000.0, windowSys / 1000.0, 0) : (ProcessUsage?)null;
+        return new ResultLine(values["ok"], values["failed"], values["wall_ns"], values["bytes"], Optional("conn_min"), Optional("conn_max"), usage)
+        {
+            WindowUsage = window,
+        };
     }
 }

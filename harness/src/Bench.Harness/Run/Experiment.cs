@@ -18,6 +18,9 @@ public sealed record Experiment(
     /// <summary>The implementations this experiment runs: the server's, and the client's unless an independent tool makes the load.</summary>
     public IEnumerable<Implementation> Implementations => Load.Client is { } client ? [Server, client] : [Server];
 
+    /// <summary>What its rows in runs.csv carry to say which experiment they belong to.</summary>
+    public Results.RunRecord.ExperimentKey Key => new(Server.Name, Load.Name, Transport, Workload.Name, Connections, InFlight, Payload, Rate);
+
     public override string ToString()
     {
         var pair = Server.Name == Load.Name ? Server.Name : $"{Load.Name} -> {Server.Name}";
@@ -28,7 +31,10 @@ public sealed record Experiment(
     }
 }
 
-/// <summary>How every experiment in a suite is run: repeats, pinning, deadlines.</summary>
+/// <summary>
+/// How every experiment in a suite is run: repeats, pinning, deadlines. ClientWarmupS is the
+/// contract's --warmup for measured runs: the client warms itself up before its timed window.
+/// </summary>
 public sealed record RunSettings(
     int Repeats = 5,
     int Warmups = 1,
@@ -38,7 +44,8 @@ public sealed record RunSettings(
     TimeSpan? ClientTimeout = null,
     bool KeepSamples = false,
     TimeSpan? DeadlineSlack = null,
-    TimeSpan? SteadyWarmupCap = null)
+    TimeSpan? SteadyWarmupCap = null,
+    double ClientWarmupS = 0)
 {
     /// <summary>The longest a steady-state warm-up may take; zero turns it off (fixed warm-up passes only).</summary>
     public TimeSpan WarmupCap => SteadyWarmupCap ?? TimeSpan.FromSeconds(60);
@@ -50,5 +57,5 @@ public sealed record RunSettings(
 
     /// <summary>How long the harness lets a client run before it kills it with its process tree.</summary>
     public TimeSpan ClientDeadline(Experiment e) =>
-        ConnectionTimeout + TimeSpan.FromSeconds(e.DurationS * 2) + (DeadlineSlack ?? TimeSpan.FromSeconds(30));
+        ConnectionTimeout + TimeSpan.FromSeconds(e.DurationS * 2 + ClientWarmupS) + (DeadlineSlack ?? TimeSpan.FromSeconds(30));
 }

@@ -14,51 +14,84 @@ namespace Bench.Harness.Run;
 /// row the moment it ends, stop the server. Every load generator speaks the contract, so
 /// there is one way to run them all.
 /// </summary>
-public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, string runId, string scratch, Progress progress)
+/// <param name="label">Put before each progress line (e.g. "A: " for one side of an A/B run).</param>
+public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, string runId, string scratch, Progress progress, string label = "")
 {
     /// <summary>Runs and records every repeat; returns the rows written.</summary>
     public async Task<IReadOnlyList<RunRecord>> RunAsync(Experiment e, CancellationToken cancel)
     {
-        var rows = new List<RunRecord>();
-        void Record(RunRecord row)
+        var (session, rows) = await PrepareAsync(e, cancel);
+        if (session is null) return rows;
+        await using (session)
         {
-            csv.Append(row);
-            rows.Add(row);
+            for (var r = 1; r <= settings.Repeats; r++)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var row = await MeasureAsync(session, r, cancel);
+                rows.Add(row);
+                if (row.Status == RunStatus.ServerFailed) break;
+            }
+            await StopAsync(session);
         }
-        void FailAll(string status, string error) => rows.Add(Fail(e, status, error));
+        return rows;
+    }
 
-        if (PlanValidator.Limit(e) is { } limit) { FailAll(RunStatus.Skipped, limit); return rows; }
+    /// <summary>
+    /// Starts the experiment's server pinned, waits for its ready line, verifies it (as its
+    /// workload says) and warms it up. Null with the rows that say why when it cannot be
+    /// measured (a limit of the machine, a server that did not start, failed the check or died
+    /// warming up); every such row is already in the CSV.
+    /// </summary>
+    public async Task<(ServerSession? Session, List<RunRecord> Rows)> PrepareAsync(Experiment e, CancellationToken cancel)
+    {
+        if (PlanValidator.Limit(e) is { } limit) return (null, [Fail(e, RunStatus.Skipped, limit)]);
 
         ServerProcess server;
         try { server = await ServerProcess.StartAsync(e.Server, ServerProcess.Listen(e.Transport, e.Server.Name, scratch), settings.ServerCpus, cancel, settings.Ready); }
-        catch (ServerStartException x) { FailAll(RunStatus.ServerFailed, x.Message); return rows; }
-        await using var _ = server;
-        var bursts = new BurstClock();
-
-        if (await e.Workload.VerifyAsync(e, server, tiny => RunClientAsync(tiny, server, bursts, repeat: 0, cancel), cancel) is { } wrong)
+        catch (ServerStartException x) { return (null, [Fail(e, RunStatus.ServerFailed, x.Message)]); }
+        var session = new ServerSession(e, server);
+        try
         {
-            FailAll(RunStatus.VerifyFailed, wrong);
-            return rows;
+            if (await e.Workload.VerifyAsync(e, server, tiny => RunClientAsync(tiny, session, repeat: 0, cancel), cancel) is { } wrong)
+            {
+                await session.DisposeAsync();
+                return (null, [Fail(e, RunStatus.VerifyFailed, wrong)]);
+            }
+            var warmup = await WarmUpAsync(session, cancel);
+            if (warmup.Fatal is { } dead)
+            {
+                await session.DisposeAsync();
+                csv.Append(dead);
+                progress.Step($"{label}{e}: warm-up: {dead.Error}");
+                return (null, [dead]);
+            }
+            if (warmup.Steady == false)
+                progress.Note($"{label}{e}: the rate was not steady after {warmup.Seconds:F0} s of warm-up; measuring anyway (warmup_steady=false in the rows)");
+            session.Warmup = (Math.Round(warmup.Seconds, 1), warmup.Steady);
+            return (session, []);
         }
-
-        var warmup = await WarmUpAsync(e, server, bursts, cancel);
-        if (warmup.Fatal is { } dead) { Record(dead); progress.Step($"{e}: warm-up: {dead.Error}"); return rows; }
-        if (warmup.Steady == false)
-            progress.Note($"{e}: the rate was not steady after {warmup.Seconds:F0} s of warm-up; measuring anyway (warmup_steady=false in the rows)");
-
-        for (var r = 1; r <= settings.Repeats; r++)
+        catch
         {
-            cancel.ThrowIfCancellationRequested();
-            var row = await RunClientAsync(e, server, bursts, r, cancel);
-            (row.WarmupS, row.WarmupSteady) = (Math.Round(warmup.Seconds, 1), warmup.Steady);
-            Record(row);
-            progress.Step($"{e} repeat {r}/{settings.Repeats}: {Describe(row)}");
-            if (row.Status == RunStatus.ServerFailed) break;
+            await session.DisposeAsync();
+            throw;
         }
+    }
 
-        if (!server.HasExited && !await server.StopAsync())
-            progress.Note($"{e.Server.Name} did not exit within {ServerProcess.StopGrace.TotalSeconds:F0} s of SIGTERM and was killed (the contract asks for a prompt exit)");
-        return rows;
+    /// <summary>One measured repeat against a prepared server, recorded in the CSV the moment it ends.</summary>
+    public async Task<RunRecord> MeasureAsync(ServerSession session, int repeat, CancellationToken cancel)
+    {
+        var row = await RunClientAsync(session.Experiment, session, repeat, cancel);
+        (row.WarmupS, row.WarmupSteady) = session.Warmup;
+        csv.Append(row);
+        progress.Step($"{label}{session.Experiment} repeat {repeat}: {Describe(row)}");
+        return row;
+    }
+
+    /// <summary>Stops a session's server; one that ignores SIGTERM is killed, and the suite says so.</summary>
+    public async Task StopAsync(ServerSession session)
+    {
+        if (!session.Server.HasExited && !await session.Server.StopAsync())
+            progress.Note($"{label}{session.Experiment.Server.Name} did not exit within {ServerProcess.StopGrace.TotalSeconds:F0} s of SIGTERM and was killed (the contract asks for a prompt exit)");
     }
 
     /// <summary>Records the one row of an experiment that could not run at all (a build, the server, the check, a limit).</summary>
@@ -67,14 +100,23 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         var row = NewRow(e, 0);
         (row.Status, row.Error) = (status, error);
         csv.Append(row);
-        progress.Step($"{e}: {status}: {error}");
+        progress.Step($"{label}{e}: {status}: {error}");
         return row;
     }
 
-    /// <summary>When the last burst against one server ended (see EphemeralPorts.BurstSpacing).</summary>
-    private sealed class BurstClock
+    /// <summary>A started, verified and warmed server of one experiment, ready for measured repeats.</summary>
+    public sealed class ServerSession(Experiment experiment, ServerProcess server) : IAsyncDisposable
     {
-        public DateTime LastEnded { get; set; }
+        public Experiment Experiment { get; } = experiment;
+        public ServerProcess Server { get; } = server;
+
+        /// <summary>How long the warm-up took and whether the rate settled (null: fixed passes).</summary>
+        public (double Seconds, bool? Steady) Warmup { get; internal set; }
+
+        /// <summary>When the last burst against this server ended (see EphemeralPorts.BurstSpacing).</summary>
+        internal DateTime LastBurstEnded { get; set; }
+
+        public ValueTask DisposeAsync() => Server.DisposeAsync();
     }
 
     /// <summary>
@@ -82,21 +124,22 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     /// passes until three in a row agree within 5% (.NET's tiered JIT on one core needs 20-30 s
     /// of load to settle), up to a cap; bursts and open-loop runs get a fixed number of passes.
     /// </summary>
-    private async Task<(double Seconds, bool? Steady, RunRecord? Fatal)> WarmUpAsync(Experiment e, ServerProcess server, BurstClock bursts, CancellationToken cancel)
+    private async Task<(double Seconds, bool? Steady, RunRecord? Fatal)> WarmUpAsync(ServerSession session, CancellationToken cancel)
     {
+        var e = session.Experiment;
         var started = DateTime.UtcNow;
         double Elapsed() => (DateTime.UtcNow - started).TotalSeconds;
         if (!e.Workload.WarmsUpToSteadyRate(e) || settings.WarmupCap <= TimeSpan.Zero)
         {
             for (var w = 0; w < settings.Warmups; w++)
-                if (await RunClientAsync(e, server, bursts, repeat: 0, cancel) is { Status: RunStatus.ServerFailed } dead) return (Elapsed(), null, dead);
+                if (await RunClientAsync(e, session, repeat: 0, cancel) is { Status: RunStatus.ServerFailed } dead) return (Elapsed(), null, dead);
             return (Elapsed(), null, null);
         }
         var window = e with { DurationS = 1 };
         var rates = new List<double>();
         while (Elapsed() < settings.WarmupCap.TotalSeconds)
         {
-            var pass = await RunClientAsync(window, server, bursts, repeat: 0, cancel);
+            var pass = await RunClientAsync(window, session, repeat: 0, cancel);
             if (pass.Status == RunStatus.ServerFailed) return (Elapsed(), null, pass);
             rates.Add(pass.ReqPerS ?? 0);
             var last = rates.TakeLast(3).ToList();
@@ -117,28 +160,38 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     /// arguments in, the RESULT line and samples file out, both sides' CPU and memory, the
     /// cores' busy time and the kernel's TCP counters around it.
     /// </summary>
-    private async Task<RunRecord> RunClientAsync(Experiment e, ServerProcess server, BurstClock bursts, int repeat, CancellationToken cancel)
+    private async Task<RunRecord> RunClientAsync(Experiment e, ServerSession session, int repeat, CancellationToken cancel)
     {
+        var server = session.Server;
         if (e.Workload.OneConnectionPerRequest && e.Transport == Transports.Tcp)
-            await EphemeralPorts.WaitForRoomAsync(e.Connections, bursts.LastEnded, progress, cancel);
+            await EphemeralPorts.WaitForRoomAsync(e.Connections, session.LastBurstEnded, progress, cancel);
         var row = NewRow(e, repeat);
         var samplesPath = Path.Combine(scratch, $"samples-{Guid.NewGuid():N}.bin");
+        // Only measured runs warm their client: a warm-up pass or the check is one already.
         var args = ContractArguments.Client([.. e.Load.Command, .. ContractArguments.Address(server.Ready)], e.Workload,
-            e.Connections, e.InFlight, e.Payload, e.Rate, e.DurationS, samplesPath, settings.ConnectionTimeout);
+            e.Connections, e.InFlight, e.Payload, e.Rate, e.DurationS, samplesPath, settings.ConnectionTimeout,
+            repeat > 0 ? settings.ClientWarmupS : 0);
 
         row.TimeWaitBefore = TcpCounters.CountTimeWait();
         var countersBefore = TcpCounters.Read();
-        var serverBefore = ProcFs.ReadTree(server.Pid) ?? ProcessUsage.None;
-        var cpuBefore = ProcFs.CpuTimes();
+        var before = UsageSnapshot.Read(server.Pid);
+        UsageSnapshot? windowStart = null, windowEnd = null;
+        void OnLine(string line)
+        {
+            // Read the instant the line arrives: the edges of the window as the client drew them.
+            if (MeasuringLine.Matches(line)) windowStart ??= UsageSnapshot.Read(server.Pid);
+            else if (ResultLine.Matches(line)) windowEnd ??= UsageSnapshot.Read(server.Pid);
+        }
 
         // GNU time waits for the client and reports its rusage (children included): exact even
         // for a client that exits the instant it has printed RESULT, where /proc would be gone.
         var usagePath = Path.Combine(scratch, $"usage-{Guid.NewGuid():N}.txt");
         ManagedProcess client;
-        ProcessUsage? loadUsage = null;
+        ResultLine? result = null;
         try
         {
-            client = ManagedProcess.Start($"client {e.Load.Name}", [.. ProcessUsage.TimeCommand(usagePath), .. args], e.Load.Folder, settings.ClientCpus);
+            client = ManagedProcess.Start($"client {e.Load.Name}", [.. ProcessUsage.TimeCommand(usagePath), .. args], e.Load.Folder, settings.ClientCpus,
+                onStdout: OnLine);
         }
         catch (ProcessStartException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, x.Message); return row; }
         await using (client)
@@ -147,9 +200,8 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             {
                 var line = await client.WaitForLineAsync(ResultLine.Matches, settings.ClientDeadline(e), cancel);
                 var exit = await client.Exited.WaitAsync(TimeSpan.FromSeconds(30), cancel);
-                var result = ResultLine.Parse(line);
+                result = ResultLine.Parse(line);
                 Fill(row, e.Workload, result, exit, client.StderrTail);
-                loadUsage = result.LoadUsage;
             }
             catch (TimeoutException)
             {
@@ -159,26 +211,37 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             catch (ProcessExitedException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, $"{x.Message} (no RESULT line)"); }
             catch (FormatException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, x.Message); }
         }
-        if (e.Workload.OneConnectionPerRequest) bursts.LastEnded = DateTime.UtcNow;
+        if (e.Workload.OneConnectionPerRequest) session.LastBurstEnded = DateTime.UtcNow;
         // An adapter in front of an independent tool reports the tool's own usage, without the adapter's.
-        var clientUsage = loadUsage ?? ProcessUsage.ReadTimeOutput(usagePath);
+        var clientUsage = result?.LoadUsage ?? ProcessUsage.ReadTimeOutput(usagePath);
         File.Delete(usagePath);
 
-        var cpuAfter = ProcFs.CpuTimes();
+        var after = UsageSnapshot.Read(server.Pid);
         row.Absorb(TcpCounters.Read() - countersBefore);
+        // The timed window when the client drew it and reported its own CPU over it; else the client's whole life.
+        var timed = windowStart is not null && windowEnd is not null && result?.WindowUsage is not null;
+        var (from, to) = timed ? (windowStart!, windowEnd!) : (before, after);
+        row.CpuWindow = timed ? CpuWindows.Timed : CpuWindows.Process;
         if (server.HasExited)
             (row.Status, row.Error) = (RunStatus.ServerFailed, $"the server died during the run: {new ProcessExitedException(server.Process).Message}");
-        else if (ProcFs.ReadTree(server.Pid) is { } serverAfter)
+        else if (from.Server is { } serverFrom && to.Server is { } serverTo)
         {
-            row.ServerUserMs = serverAfter.UserMs - serverBefore.UserMs;
-            row.ServerSysMs = serverAfter.SystemMs - serverBefore.SystemMs;
-            row.ServerPeakRssKb = serverAfter.PeakRssKb;
+            row.ServerUserMs = serverTo.UserMs - serverFrom.UserMs;
+            row.ServerSysMs = serverTo.SystemMs - serverFrom.SystemMs;
+            row.ServerPeakRssKb = (after.Server ?? serverTo).PeakRssKb;
         }
         if (clientUsage is { } c) (row.ClientUserMs, row.ClientSysMs, row.ClientPeakRssKb) = (c.UserMs, c.SystemMs, c.PeakRssKb);
-        FillCpu(row, cpuBefore, cpuAfter);
+        if (timed) (row.ClientUserMs, row.ClientSysMs) = (result!.WindowUsage!.Value.UserMs, result.WindowUsage.Value.SystemMs);
+        FillCpu(row, from.Cpus, to.Cpus);
         FillLatency(row, samplesPath);
         if (!settings.KeepSamples) File.Delete(samplesPath);
         return row;
+    }
+
+    /// <summary>The server's CPU time and every core's busy time at one instant.</summary>
+    private sealed record UsageSnapshot(ProcessUsage? Server, IReadOnlyDictionary<int, (long Busy, long Total)> Cpus)
+    {
+        public static UsageSnapshot Read(int serverPid) => new(ProcFs.ReadTree(serverPid), ProcFs.CpuTimes());
     }
 
     private RunRecord NewRow(Experiment e, int repeat) => new()

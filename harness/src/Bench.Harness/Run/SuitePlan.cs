@@ -25,7 +25,11 @@ public sealed record SuiteOptions
     /// <summary>Independent load generators that also load the workloads they drive (every one installed, unless turned off).</summary>
     public IReadOnlyList<IIndependentLoadTool> LoadTools { get; init; } = IndependentLoadTools.All.Where(t => t.IsInstalled).ToList();
 
-    /// <summary>--quick: a small suite for CI and PR checks; each workload sizes itself down (a 1,000-connection burst).</summary>
+    /// <summary>
+    /// --quick: a small suite for CI and PR checks, every language and variant once: each
+    /// workload sizes itself down (a 1,000-connection burst, one transport per variant, own
+    /// clients only), 1 s runs, closed loop only.
+    /// </summary>
     public bool IsQuick { get; init; }
 
     public static SuiteOptions Quick => new()
@@ -33,6 +37,7 @@ public sealed record SuiteOptions
         IsQuick = true,
         DurationS = 1,
         InFlight = 16,
+        OpenLoop = false,
     };
 
     public bool Wants(Workload workload) => Workloads is null || Workloads.Contains(workload.Name);

@@ -40,7 +40,7 @@ public static partial class SuiteRunner
                 }
                 if (planned.RateFrom is { } source)
                 {
-                    var closed = rows.Where(r => r.Status == RunStatus.Ok && r.Experiment == RowKey(source) && r.ReqPerS > 0).Select(r => r.ReqPerS!.Value).ToList();
+                    var closed = rows.Where(r => r.Status == RunStatus.Ok && r.Experiment == source.Key && r.ReqPerS > 0).Select(r => r.ReqPerS!.Value).ToList();
                     if (closed.Count == 0) { progress.Note($"{e}: no closed-loop rate to derive the open-loop rate from; skipped"); continue; }
                     // Half the closed-loop peak: loaded enough to queue, not so loaded that it only measures overload.
                     e = e with { Rate = Math.Round(Statistics.Median(closed) / 2) };
@@ -63,9 +63,6 @@ public static partial class SuiteRunner
         Console.Error.WriteLine($"bench: {rows.Count} runs, {bad} not ok; summary: {Path.Combine(dir, "summary.md")}");
         return bad == 0 && !cancel.IsCancellationRequested ? 0 : 1;
     }
-
-    private static RunRecord.ExperimentKey RowKey(Experiment e) =>
-        new(e.Server.Name, e.Load.Name, e.Transport, e.Workload.Name, e.Connections, e.InFlight, e.Payload, e.Rate);
 
     /// <summary>
     /// A new results/&lt;run-id&gt;/ folder, its id the UTC start time; a suite started in the same

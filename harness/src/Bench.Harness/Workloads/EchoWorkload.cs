@@ -42,8 +42,8 @@ public abstract class EchoWorkload : Workload
                     yield return planned;
         }
 
-        // One fixed client against every server separates server cost from client cost.
-        if (echo.FirstOrDefault(i => i.Name == o.ReferenceClient && i.HasClient) is { } reference)
+        // One fixed client against every server separates server cost from client cost (not in --quick).
+        if (!o.IsQuick && echo.FirstOrDefault(i => i.Name == o.ReferenceClient && i.HasClient) is { } reference)
             foreach (var server in echo.Where(i => i.HasServer && i != reference))
                 foreach (var c in defaults)
                     yield return new(p.Experiment(server, LoadGenerator.ClientOf(reference), Transports.Tcp, this, c, c, o.Payloads[0]));

@@ -15,8 +15,8 @@ public abstract class MemifWorkload : MultiplexedWorkload
     /// <summary>Always one, whatever --connections says: more queues or frames in flight are the way to more load.</summary>
     public override IReadOnlyList<int> ConnectionCounts(SuiteOptions o) => [1];
 
-    /// <summary>Minimum Ethernet frames (64 B) and the echo's 100 B, whatever --payload says.</summary>
-    protected override IReadOnlyList<int> Payloads(SuiteOptions o) => [64, 100];
+    /// <summary>Minimum Ethernet frames (64 B) and the echo's 100 B, whatever --payload says; --quick the minimum only.</summary>
+    protected override IReadOnlyList<int> Payloads(SuiteOptions o) => o.IsQuick ? [64] : [64, 100];
 
     public override ReportSection Section(ExperimentStats s) => new(30, "memif: frames over shared memory");
 

@@ -30,7 +30,7 @@ public abstract class MultiplexedWorkload : Workload
         // Never more connections than calls: the extra ones would carry nothing.
         var counts = p.ConnectionsFor(this).Select(c => Math.Min(c, inFlight)).Distinct().ToList();
         foreach (var impl in p.Chosen.Where(i => i.HasServer && i.HasClient && i.Workloads.Contains(this)))
-            foreach (var transport in impl.Transports.Where(t => t != Transports.Vsock && RunsOver(t)))
+            foreach (var transport in TransportsOf(impl, p.Options))
                 foreach (var payload in Payloads(p.Options))
                     foreach (var c in counts)
                         yield return new(p.Experiment(impl, LoadGenerator.ClientOf(impl), transport, this, c, inFlight, payload));
@@ -38,10 +38,17 @@ public abstract class MultiplexedWorkload : Workload
         // The same cells under a load generator that is not ours; server-only entries get their figure this way.
         foreach (var tool in p.Tools.Where(t => t.Drives(this)))
             foreach (var impl in p.Chosen.Where(i => i.HasServer && i.Workloads.Contains(this)))
-                foreach (var transport in impl.Transports.Where(t => RunsOver(t) && tool.Speaks(t)))
+                foreach (var transport in TransportsOf(impl, p.Options).Where(tool.Speaks))
                     foreach (var payload in Payloads(p.Options))
                         foreach (var c in counts)
                             yield return new(p.Experiment(impl, LoadGenerator.ToolOf(tool), transport, this, c, inFlight, payload));
+    }
+
+    /// <summary>The transports an implementation runs this workload over in a suite: each it speaks (no vsock route here), the first only in --quick.</summary>
+    private IEnumerable<string> TransportsOf(Implementation impl, SuiteOptions o)
+    {
+        var all = impl.Transports.Where(t => t != Transports.Vsock && RunsOver(t));
+        return o.IsQuick ? all.Take(1) : all;
     }
 
     /// <summary>One bar chart of a family's rates: all its workloads, transports and load tools on one scale.</summary>
