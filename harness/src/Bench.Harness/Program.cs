@@ -49,6 +49,7 @@ try
         "load" => await Commands.LoadAsync(root, reader, stop.Token),
         "bench" => await Commands.MicrobenchAsync(root, reader, stop.Token),
         "torture" => await Commands.TortureAsync(root, reader, stop.Token),
+        "soak" => await Commands.SoakAsync(root, reader, stop.Token),
         _ => throw new UsageException($"unknown command '{command}'"),
     };
 }

@@ -167,6 +167,34 @@ public static class Commands
         }
     }
 
+    /// <summary>`soak NAME`: one server under churning load for minutes, its footprint sampled; exit 1 on a leak, a death or failed requests.</summary>
+    public static async Task<int> SoakAsync(string root, ArgReader a, CancellationToken cancel)
+    {
+        var name = a.Positional() ?? throw new UsageException("soak needs an implementation NAME (see 'list')");
+        var minutes = a.Number("--minutes", 0.05, 24 * 60) ?? 30;
+        var workloadName = a.Text("--workload");
+        var connections = a.Int("--connections", 1, 1_000_000);
+        var settings = new Soak.SoakSettings(TimeSpan.FromMinutes(minutes),
+            Interval: TimeSpan.FromSeconds(a.Number("--interval", 0.1, 3600) ?? 2),
+            RunSeconds: a.Number("--run-seconds", 0.5, 3600) ?? 10,
+            ServerCpus: a.Text("--server-cpus") ?? DefaultCpus(0),
+            ClientCpus: a.Text("--client-cpus") ?? DefaultCpus(1));
+        var results = Path.GetFullPath(a.Text("--results") ?? Path.Combine(root, "results"));
+        a.EnsureEmpty();
+        var catalog = ImplementationCatalog.Discover(root);
+        var impl = catalog.Select([name])[0];
+        var workload = workloadName is null ? impl.Workloads.FirstOrDefault(w => w.IsTimed)
+            : impl.Workloads.FirstOrDefault(w => w.Name == workloadName) ?? throw new UsageException($"{name} does not run '{workloadName}' (it runs {string.Join(", ", impl.Workloads)})");
+        if (workload is not { IsTimed: true }) throw new UsageException($"a soak holds connections: {name} needs a timed workload (it runs {string.Join(", ", impl.Workloads)})");
+        // The suite's own cell for this server with its own client: its transport, connections and calls in flight.
+        var options = new SuiteOptions { Only = [name], Workloads = [workload.Name], Connections = connections is { } c ? [c] : null, OpenLoop = false, LoadTools = [] };
+        var e = SuitePlan.Build(catalog, options).Select(p => p.Experiment).FirstOrDefault(x => x.Load.Client == impl)
+            ?? throw new UsageException($"{name} has no server and client of its own for {workload.Name}");
+        if (!PlanIsRunnable([new PlannedExperiment(e)], new RunSettings(ServerCpus: settings.ServerCpus, ClientCpus: settings.ClientCpus), build: true)) return 2;
+        if (!await BuildStage.EnsureBuiltAsync(root, [.. e.Implementations.Distinct()], cancel)) return 1;
+        return await Soak.SoakCommand.RunAsync(e, settings, Path.Combine(results, "soak"), cancel);
+    }
+
     public static async Task<int> MicrobenchAsync(string root, ArgReader a, CancellationToken cancel)
     {
         var full = a.Flag("--full");

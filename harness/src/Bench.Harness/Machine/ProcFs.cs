@@ -2,6 +2,9 @@ using System.Globalization;
 
 namespace Bench.Harness.Machine;
 
+/// <summary>What a process tree holds at one instant: resident memory, open descriptors, threads.</summary>
+public readonly record struct Footprint(long RssKb, long Fds, long Threads);
+
 /// <summary>CPU time and peak memory of a process and everything it started, read from /proc.</summary>
 public readonly record struct ProcessUsage(double UserMs, double SystemMs, long PeakRssKb)
 {
@@ -76,6 +79,27 @@ public static class ProcFs
         return found;
     }
 
+    /// <summary>
+    /// What a process and its live descendants hold now: resident memory (VmRSS, KiB), open
+    /// descriptors and threads. Null once the process is gone.
+    /// </summary>
+    public static Footprint? ReadFootprint(int pid)
+    {
+        if (Stat(pid) is null) return null;
+        long rss = 0, fds = 0, threads = 0;
+        foreach (var p in new[] { pid }.Concat(Descendants(pid)))
+        {
+            try
+            {
+                rss += ReadStatusKb(p, "VmRSS:");
+                threads += ReadStatusKb(p, "Threads:");
+                fds += Directory.EnumerateFileSystemEntries($"/proc/{p}/fd").LongCount();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // it exited as we read it
+        }
+        return new Footprint(rss, fds, threads);
+    }
+
     /// <summary>What /proc/PID/stat says of a process: its state, parent, group, session and start time (in clock ticks since boot).</summary>
     public readonly record struct ProcEntry(char State, int Parent, int Group, int Session, long StartTime);
 
@@ -107,6 +131,7 @@ public static class ProcFs
     /// <summary>The fields after "pid (comm)": comm may hold spaces and parentheses, so split after the last ')'.</summary>
     private static string[] StatFields(string stat) => stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
 
+    /// <summary>A number from /proc/PID/status (kB for sizes, a count for Threads); 0 when the key is absent.</summary>
     private static long ReadStatusKb(int pid, string key)
     {
         foreach (var line in File.ReadLines($"/proc/{pid}/status"))

@@ -25,7 +25,13 @@ public sealed class LatencySamples
             throw new InvalidDataException($"{path}: {bytes.Length} bytes is not a whole number of 8-byte samples");
         var values = new long[bytes.Length / 8];
         for (var i = 0; i < values.Length; i++)
-            values[i] = (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(i * 8));
+        {
+            var ns = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(i * 8));
+            // Past 2^63 ns (292 years) is no latency, and as a long it would read as a negative one.
+            if (ns > long.MaxValue)
+                throw new InvalidDataException($"{path}: sample {i} is {ns} ns, which no latency can be");
+            values[i] = (long)ns;
+        }
         return new LatencySamples(values);
     }
 

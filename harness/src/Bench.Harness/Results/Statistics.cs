@@ -170,6 +170,38 @@ public static class Statistics
         return new RatioEstimate(Math.Exp(logs.Shift), Math.Exp(logs.CiLow), Math.Exp(logs.CiHigh), logs.Covers95);
     }
 
+    /// <summary>
+    /// The Theil-Sen slope of a series: the median of the slopes between every pair of points,
+    /// so a few outliers (a garbage collection, a burst of connections) do not tilt it.
+    /// </summary>
+    public static double TheilSenSlope(IReadOnlyList<(double X, double Y)> points)
+    {
+        var slopes = new List<double>();
+        for (var i = 0; i < points.Count; i++)
+            for (var j = i + 1; j < points.Count; j++)
+                if (points[j].X != points[i].X) slopes.Add((points[j].Y - points[i].Y) / (points[j].X - points[i].X));
+        return slopes.Count == 0 ? 0 : Median(slopes);
+    }
+
+    /// <summary>
+    /// The one-sided p of the Mann-Kendall trend test for a rising series (points in order of X):
+    /// S counts rising pairs minus falling ones; its normal approximation with the tie
+    /// correction of the variance and a continuity correction of 1.
+    /// </summary>
+    public static double MannKendallRisingP(IReadOnlyList<(double X, double Y)> points)
+    {
+        var n = points.Count;
+        if (n < 3) return 1;
+        long s = 0;
+        for (var i = 0; i < n; i++)
+            for (var j = i + 1; j < n; j++)
+                s += Math.Sign(points[j].Y - points[i].Y);
+        var ties = points.GroupBy(p => p.Y).Sum(g => (double)g.Count() * (g.Count() - 1) * (2 * g.Count() + 5));
+        var variance = (n * (n - 1.0) * (2 * n + 5) - ties) / 18;
+        if (variance <= 0 || s <= 0) return s > 0 ? 0 : 1;
+        return UpperTail((s - 1) / Math.Sqrt(variance));
+    }
+
     /// <summary>The probability that a standard normal variable exceeds z (z &gt;= 0).</summary>
     private static double UpperTail(double z) => 0.5 * Erfc(z / Math.Sqrt(2));
 

@@ -16,15 +16,21 @@ public sealed record ReadyLine(string Transport, string Address)
         return new ReadyLine(parts[1], parts[2]);
     }
 
-    /// <summary>Host and port of a `READY tcp host:port` line; IPv6 hosts may be bracketed.</summary>
+    /// <summary>
+    /// Host and port of a `READY tcp host:port` line; IPv6 hosts may be bracketed. A port no socket
+    /// can connect to (0, or past 65535) is refused here, where the line can still be named.
+    /// </summary>
     public (string Host, int Port) TcpEndpoint
     {
         get
         {
             var colon = Address.LastIndexOf(':');
-            if (colon <= 0 || !int.TryParse(Address[(colon + 1)..], out var port))
-                throw new FormatException($"ready line address '{Address}' is not host:port");
-            return (Address[..colon].Trim('[', ']'), port);
+            var host = colon > 0 ? Address[..colon] : "";
+            if (host.Length > 2 && host[0] == '[' && host[^1] == ']') host = host[1..^1];
+            if (host.Length == 0 || host.AsSpan().ContainsAny('[', ']') ||
+                !int.TryParse(Address.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+                throw new FormatException($"ready line address '{Address}' is not host:port (a port from 1 to 65535)");
+            return (host, port);
         }
     }
 }

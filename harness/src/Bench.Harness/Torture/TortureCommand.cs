@@ -17,7 +17,7 @@ public static class TortureCommand
         if (Limits.EnsureFileDescriptors(idleConnections + 256) is { } limit) throw new ArgumentException(limit);
         await using var server = await ServerProcess.StartAsync(impl, ServerProcess.Loopback, cpus: null, cancel);
         var (host, port) = server.Ready.TcpEndpoint;
-        long Rss() => ProcFs.ReadTree(server.Pid) is not null ? CurrentRssKb(server.Pid) : 0;
+        long Rss() => ProcFs.ReadFootprint(server.Pid)?.RssKb ?? 0;
         var before = Rss();
         var cases = await new TortureCases(host, port, () => !server.HasExited, Rss, idleConnections).RunAllAsync(cancel);
         var after = Rss();
@@ -27,18 +27,6 @@ public static class TortureCommand
             cases = [.. cases, new CaseResult("exits promptly on SIGTERM afterwards", server.Process.ExitCode == 0, $"exit status {server.Process.ExitCode}")];
         return (cases, before, after);
     }
-
-    /// <summary>Resident memory now (VmRSS) of the server and its children.</summary>
-    private static long CurrentRssKb(int pid) =>
-        new[] { pid }.Concat(ProcFs.Descendants(pid)).Sum(p =>
-        {
-            try
-            {
-                var line = File.ReadLines($"/proc/{p}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
-                return line is null ? 0 : long.Parse(line[6..].Trim().Split(' ')[0]);
-            }
-            catch (IOException) { return 0; }
-        });
 
     public static async Task<int> MainAsync(string root, string name, int idle, CancellationToken cancel)
     {

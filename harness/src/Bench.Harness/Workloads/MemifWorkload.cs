@@ -9,6 +9,9 @@ public abstract class MemifWorkload : MultiplexedWorkload
 {
     public override bool RunsOver(string transport) => transport == Transports.Memif;
 
+    /// <summary>A memif echo accepts its next connection when the last one ends (Memif.Echo's EchoServer).</summary>
+    public override bool OnePeerAtATime => true;
+
     /// <summary>One memif connection per interface; the frames in flight are the load.</summary>
     public override int DefaultConnections(SuiteOptions o) => 1;
 

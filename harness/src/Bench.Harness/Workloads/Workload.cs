@@ -36,6 +36,9 @@ public abstract class Workload : IChartSource
     /// <summary>A raw TCP echo connection has exactly one request in flight; multiplexed workloads choose in-flight separately.</summary>
     public virtual bool Multiplexes => false;
 
+    /// <summary>A server of this workload serves one peer at a time, so two clients cannot overlap (a soak runs one).</summary>
+    public virtual bool OnePeerAtATime => false;
+
     /// <summary>The figure a comparison and the section's headline read.</summary>
     public virtual Figure Headline => Figures.ReqPerS;
 
