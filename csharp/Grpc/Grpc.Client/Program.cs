@@ -38,6 +38,8 @@ catch (Exception e) when (e is not OutOfMemoryException)
 
 if (engine is LeanEngine lean) settings = settings with { Connections = lean.Connections }; // as opened, for the report
 var run = await new LoadRunner(settings, engine).RunAsync(interrupt.Token);
+if (engine is LeanEngine { Reconnects: > 0 } reconnected)
+    Console.Error.WriteLine($"csharp-grpc-client: {reconnected.Reconnects} new connection(s) replaced ones the server sent GOAWAY on or that were lost");
 if (settings.SamplesPath is { } path) Report.WriteSamples(path, run);
 Report.Write(settings, run, Console.Out);
 return run.Failed == 0 ? 0 : 1;

@@ -118,7 +118,7 @@ public sealed class ClientUnitTests
         var e = decoder.Decode(error);
         Assert.Equal(3, e.GrpcStatus);
         Assert.Equal("a b", e.GrpcMessage);
-        Assert.Throws<H2Exception>(() => decoder.Decode([0x88, 0x00, 0x81, 0xFF])); // Huffman: refused clearly
+        Assert.Throws<H2Exception>(() => decoder.Decode([0x88, 0x00, 0x81, 0xFF])); // a Huffman string of 8 padding bits is malformed
     }
 
     [Fact]

@@ -24,23 +24,28 @@ sealed class H2Stream : IValueTaskSource<bool>
     private bool _waiting, _waitForEnd;
 
     public int Id;
+    public H2Connection? Connection; // the one this stream was last opened on
     public long SendWindow;      // guarded by the connection's lock
     public long ReceiveUnacked;  // touched by the reader only
     public bool Ended;
+    public bool HeadersReceived;
+    public bool TrailersReceived;
     public ResponseHeaders Headers;
     public ResponseHeaders Trailers;
     public Exception? Error;
 
-    /// <summary>Ready for a new call (a new stream id).</summary>
-    public void Reset(int id, long sendWindow)
+    /// <summary>Ready for a new call (a new stream id, on <paramref name="connection"/>).</summary>
+    public void Reset(H2Connection connection, int id, long sendWindow)
     {
         lock (this)
         {
+            Connection = connection;
             Id = id;
             SendWindow = sendWindow;
             ReceiveUnacked = 0;
             _read = _written = 0;
             Ended = false;
+            HeadersReceived = TrailersReceived = false;
             Headers = default;
             Trailers = default;
             Error = null;
@@ -69,8 +74,16 @@ sealed class H2Stream : IValueTaskSource<bool>
         if (wake) _core.SetResult(true);
         if (Sink is { } sink)
         {
-            // Only the reader appends, so a taken message stays valid while the sink copies it.
-            while (TryTakeMessage(out var message)) sink.OnMessage(message);
+            try
+            {
+                // Only the reader appends, so a taken message stays valid while the sink copies it.
+                while (TryTakeMessage(out var message)) sink.OnMessage(message);
+            }
+            catch (CallFailedException e)
+            {
+                Connection!.Cancel(this, e); // a message we cannot read: this stream is over, the connection is not
+                return;
+            }
             if (Ended) sink.OnEnd(null);
         }
     }
@@ -81,14 +94,22 @@ sealed class H2Stream : IValueTaskSource<bool>
     /// </summary>
     public IMessageSink? Sink;
 
+    /// <summary>The response headers, the trailers, or both at once (a trailers-only response); the connection checked the order.</summary>
     public void OnHeaders(ResponseHeaders headers, bool end)
     {
         bool wake;
         lock (this)
         {
-            if (Headers.HttpStatus == 0 && !end) Headers = headers;
-            else if (Headers.HttpStatus == 0) Headers = Trailers = headers; // trailers-only response
-            else Trailers = headers;
+            if (!HeadersReceived)
+            {
+                Headers = headers;
+                HeadersReceived = true;
+            }
+            if (end)
+            {
+                Trailers = headers;
+                TrailersReceived = true;
+            }
             Ended |= end;
             wake = ShouldWake();
         }
@@ -138,8 +159,14 @@ sealed class H2Stream : IValueTaskSource<bool>
         {
             message = default;
             if (!HasMessage()) return false;
-            if (_buffer[_read] != 0) throw new H2Exception("compressed gRPC message (the client asked for none)");
-            var length = BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(_read + 1));
+            // We send no grpc-accept-encoding, so a conforming server never compresses (gRPC's
+            // PROTOCOL-HTTP2.md); one that does is reported rather than decompressed.
+            if (_buffer[_read] != 0)
+                throw new CallFailedException("compressed",
+                    $"the server sent a compressed message (flag {_buffer[_read]}, grpc-encoding {Headers.GrpcEncoding ?? "not given"}) although the client accepts only identity");
+            if (MessageLength() > MaxMessage)
+                throw new CallFailedException("bad response", $"a gRPC message length of {MessageLength()} bytes (at most {MaxMessage})");
+            var length = (int)MessageLength();
             message = _buffer.AsSpan(_read + 5, length);
             _read += 5 + length;
             return true;
@@ -148,8 +175,14 @@ sealed class H2Stream : IValueTaskSource<bool>
 
     public bool HasLeftover { get { lock (this) return _written > _read; } }
 
-    private bool HasMessage() =>
-        _written - _read >= 5 && _written - _read >= 5 + BinaryPrimitives.ReadInt32BigEndian(_buffer.AsSpan(_read + 1));
+    // A length no buffer could hold counts as a message that arrived, so whoever waits wakes up
+    // and TryTakeMessage reports it.
+    private bool HasMessage() => _written - _read >= 5 && (MessageLength() > MaxMessage || _written - _read >= 5 + MessageLength());
+
+    // A length the buffer could never hold is malformed, not a reason to wait for 4 GiB.
+    private const long MaxMessage = int.MaxValue - 5;
+
+    private long MessageLength() => BinaryPrimitives.ReadUInt32BigEndian(_buffer.AsSpan(_read + 1));
 
     bool IValueTaskSource<bool>.GetResult(short token) => _core.GetResult(token);
     ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _core.GetStatus(token);

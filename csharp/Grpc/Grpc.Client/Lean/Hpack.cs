@@ -9,15 +9,42 @@ namespace GrpcBench.Client.Lean;
 /// </summary>
 sealed class HpackEncoder(string authority)
 {
-    private readonly List<(string Name, string Value)> _inserted = new();
-    private int _used;
-    private int _capacity = 4096;
+    /// <summary>The most table we use even if the server allows more: our few request headers fit in the default.</summary>
+    private const int MaxCapacity = 4096;
 
-    /// <summary>The server's SETTINGS_HEADER_TABLE_SIZE: never insert more than it keeps (no eviction to track).</summary>
-    public void SetCapacity(int capacity) => _capacity = Math.Min(_capacity, capacity);
+    private readonly List<(string Name, string Value)> _inserted = new(); // oldest first
+    private int _used;
+    private int _capacity = MaxCapacity;
+    private int _smallestSinceLastBlock = -1; // -1: no size change to signal
+
+    /// <summary>
+    /// The server's SETTINGS_HEADER_TABLE_SIZE changed: evict what no longer fits, and signal the
+    /// new size at the start of the next header block (RFC 7541 section 4.2). The caller writes
+    /// the SETTINGS ACK before any later block, which is when the server's new limit applies.
+    /// </summary>
+    public void SetCapacity(int limit)
+    {
+        var capacity = Math.Min(limit, MaxCapacity);
+        if (capacity == _capacity) return;
+        _capacity = capacity;
+        _smallestSinceLastBlock = _smallestSinceLastBlock < 0 ? capacity : Math.Min(_smallestSinceLastBlock, capacity);
+        while (_used > _capacity)
+        {
+            _used -= Size(_inserted[0]);
+            _inserted.RemoveAt(0);
+        }
+    }
 
     public void EncodeRequest(string path, ByteWriter w)
     {
+        if (_smallestSinceLastBlock >= 0)
+        {
+            // Lowered and raised again since the last block: the smallest size first, so the
+            // server evicts what we evicted, then the size we use now.
+            Integer(w, 0x20, 5, _smallestSinceLastBlock);
+            if (_smallestSinceLastBlock != _capacity) Integer(w, 0x20, 5, _capacity);
+            _smallestSinceLastBlock = -1;
+        }
         w.Byte(0x83); // :method POST (static 3)
         w.Byte(0x86); // :scheme http (static 6)
         Field(4, ":path", path, w);
@@ -25,6 +52,8 @@ sealed class HpackEncoder(string authority)
         Field(31, "content-type", "application/grpc", w);
         Field(0, "te", "trailers", w);
     }
+
+    private static int Size((string Name, string Value) field) => field.Name.Length + field.Value.Length + 32;
 
     private void Field(int staticName, string name, string value, ByteWriter w)
     {
@@ -34,7 +63,8 @@ sealed class HpackEncoder(string authority)
             Integer(w, 0x80, 7, 62 + _inserted.Count - 1 - at); // indexed, dynamic
             return;
         }
-        var size = name.Length + value.Length + 32;
+        // Insert only what fits without evicting, so the table never changes under an index.
+        var size = Size((name, value));
         var insert = _used + size <= _capacity;
         if (insert)
         {
@@ -76,14 +106,18 @@ sealed class HpackEncoder(string authority)
 /// <summary>The headers a gRPC response carries that the client acts on.</summary>
 struct ResponseHeaders
 {
-    public int HttpStatus;
-    public int GrpcStatus; // -1 when absent
+    public int HttpStatus;  // 0 when absent
+    public int GrpcStatus;  // -1 when absent
     public string? GrpcMessage;
+    public string? GrpcEncoding;
 }
 
-/// <summary>Decodes response header blocks: static and dynamic table, literals; not Huffman.</summary>
+/// <summary>Decodes response header blocks: static and dynamic table, literals, Huffman-coded strings, table size updates.</summary>
 sealed class HpackDecoder
 {
+    /// <summary>Our SETTINGS_HEADER_TABLE_SIZE: the default, which we never change.</summary>
+    public const int MaxCapacity = 4096;
+
     private static readonly (string Name, string Value)[] Static =
     [
         ("", ""), (":authority", ""), (":method", "GET"), (":method", "POST"), (":path", "/"), (":path", "/index.html"),
@@ -105,12 +139,18 @@ sealed class HpackDecoder
     // header (the common case after the first response) allocates nothing.
     private readonly LinkedList<(string Name, string Value)> _dynamic = new();
     private int _size;
-    private int _capacity = 4096; // our SETTINGS_HEADER_TABLE_SIZE (the default)
+    private int _capacity = MaxCapacity;
+    private byte[] _huffmanScratch = new byte[256];
 
-    public ResponseHeaders Decode(ReadOnlySpan<byte> block)
+    /// <summary>The dynamic table's current size in HPACK's accounting (32 bytes per entry plus name and value).</summary>
+    public int TableSize => _size;
+
+    /// <summary>Decodes one whole header block; with <paramref name="fields"/>, also lists every field in order.</summary>
+    public ResponseHeaders Decode(ReadOnlySpan<byte> block, List<(string Name, string Value)>? fields = null)
     {
         var h = new ResponseHeaders { GrpcStatus = -1 };
         var pos = 0;
+        var fieldSeen = false;
         while (pos < block.Length)
         {
             var b = block[pos];
@@ -128,8 +168,10 @@ sealed class HpackDecoder
             }
             else if ((b & 0xE0) == 0x20)
             {
+                // RFC 7541 section 4.2: only at the start of a block, and within our setting.
+                if (fieldSeen) throw Error("an HPACK dynamic table size update after a header field");
                 var size = ReadInteger(block, ref pos, 5);
-                if (size > 4096) throw new H2Exception("HPACK table size update beyond our limit");
+                if (size > MaxCapacity) throw Error($"an HPACK dynamic table size update to {size}, beyond our {MaxCapacity}");
                 _capacity = size;
                 Evict(0);
                 continue;
@@ -140,22 +182,27 @@ sealed class HpackDecoder
                 var name = index == 0 ? ReadString(block, ref pos) : Entry(index).Name;
                 field = (name, ReadString(block, ref pos));
             }
+            fieldSeen = true;
+            fields?.Add(field);
             switch (field.Name)
             {
                 case ":status": h.HttpStatus = int.TryParse(field.Value, out var s) ? s : 0; break;
                 case "grpc-status": h.GrpcStatus = int.TryParse(field.Value, out var g) ? g : 2; break;
                 case "grpc-message": h.GrpcMessage = Uri.UnescapeDataString(field.Value); break;
+                case "grpc-encoding": h.GrpcEncoding = field.Value; break;
             }
         }
         return h;
     }
 
+    private static H2Exception Error(string message) => new(Http2Error.CompressionError, message);
+
     private (string Name, string Value) Entry(int index)
     {
-        if (index <= 0) throw new H2Exception("HPACK index 0");
+        if (index <= 0) throw Error("HPACK index 0");
         if (index < Static.Length) return Static[index];
         var i = index - Static.Length;
-        if (i >= _dynamic.Count) throw new H2Exception($"HPACK index {index} beyond the dynamic table");
+        if (i >= _dynamic.Count) throw Error($"HPACK index {index} beyond the dynamic table ({_dynamic.Count} entries)");
         var node = _dynamic.First!;
         while (i-- > 0) node = node.Next!;
         return node.Value;
@@ -182,36 +229,34 @@ sealed class HpackDecoder
 
     private static int ReadInteger(ReadOnlySpan<byte> block, ref int pos, int bits)
     {
+        if (pos >= block.Length) throw Error("truncated HPACK block");
         var max = (1 << bits) - 1;
         var value = block[pos++] & max;
         if (value < max) return value;
-        var shift = 0;
-        while (true)
+        for (var shift = 0; shift <= 21; shift += 7) // four continuation bytes reach 2^28, beyond any length or index we accept
         {
-            if (pos >= block.Length || shift > 28) throw new H2Exception("bad HPACK integer");
+            if (pos >= block.Length) throw Error("truncated HPACK integer");
             var b = block[pos++];
             value += (b & 0x7F) << shift;
-            shift += 7;
             if ((b & 0x80) == 0) return value;
         }
+        throw Error("HPACK integer too large");
     }
 
-    private static string ReadString(ReadOnlySpan<byte> block, ref int pos)
+    private string ReadString(ReadOnlySpan<byte> block, ref int pos)
     {
-        if (pos >= block.Length) throw new H2Exception("truncated HPACK string");
+        if (pos >= block.Length) throw Error("truncated HPACK string");
         var huffman = (block[pos] & 0x80) != 0;
         var length = ReadInteger(block, ref pos, 7);
-        if (pos + length > block.Length) throw new H2Exception("truncated HPACK string");
-        if (huffman)
-            throw new H2Exception("the server sent a Huffman-coded header, which the lean engine does not decode (Kestrel never does); use --engine grpcnet");
-        var s = Encoding.Latin1.GetString(block.Slice(pos, length));
+        if (length > block.Length - pos) throw Error($"HPACK string of {length} bytes beyond the end of its block");
+        var raw = block.Slice(pos, length);
         pos += length;
-        return s;
+        if (!huffman) return Encoding.Latin1.GetString(raw);
+        var room = Huffman.MaxDecodedLength(length);
+        if (_huffmanScratch.Length < room) _huffmanScratch = new byte[Math.Max(room, 2 * _huffmanScratch.Length)];
+        return Encoding.Latin1.GetString(_huffmanScratch, 0, Huffman.Decode(raw, _huffmanScratch));
     }
 }
-
-/// <summary>An HTTP/2 protocol error on the connection.</summary>
-sealed class H2Exception(string message) : Exception(message);
 
 /// <summary>Appends bytes to a growable array (the connection's pending output).</summary>
 sealed class ByteWriter(int capacity)

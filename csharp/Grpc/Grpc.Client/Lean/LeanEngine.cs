@@ -17,7 +17,7 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
     private const string UnaryPath = "/bench.Echo/Unary", StreamPath = "/bench.Echo/Stream";
     private const string SignPath = "/bench.Crypto/Sign", KeyPath = "/bench.Crypto/GetPublicKey";
 
-    private readonly List<H2Connection> _connections = new();
+    private readonly List<ReconnectingConnection> _connections = new();
     private readonly Dictionary<int, SharedStream> _shared = new();
     private byte[][]? _echoRequests;
     private byte[][][]? _signRequests;
@@ -28,21 +28,22 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
         var connections = s.Connections;
         for (var i = 0; i < connections; i++)
         {
-            var (socket, authority) = await ConnectAsync(s, cancel);
-            var connection = new H2Connection(socket, authority);
-            _connections.Add(connection);
+            var connection = new ReconnectingConnection(c => OpenConnectionAsync(s, c), s.Timeout);
             await connection.StartAsync(cancel);
+            _connections.Add(connection);
             // Not told how many connections: open as many as the server's stream limit needs
             // (10 for 10,000 calls on the tuned server, 100 on one with Kestrel's default 100).
-            if (i == 0 && !s.ConnectionsGiven)
-                connections = Math.Max(connections, (int)Math.Min(s.InFlight, ((long)Streams(s) + connection.MaxConcurrentStreams - 1) / connection.MaxConcurrentStreams));
+            var limit = connection.Current.MaxConcurrentStreams;
+            if (i == 0 && !s.ConnectionsGiven && limit > 0)
+                connections = Math.Max(connections, (int)Math.Min(s.InFlight, ((long)Streams(s) + limit - 1) / limit));
         }
         // More calls per connection than the server allows would queue inside the client and
         // measure the queue; say so instead of hiding it.
         var perConnection = (Streams(s) + connections - 1) / connections;
-        if (perConnection > _connections[0].MaxConcurrentStreams)
+        var allowed = _connections[0].Current.MaxConcurrentStreams;
+        if (perConnection > allowed)
             Console.Error.WriteLine($"csharp-grpc-client: {perConnection} calls per connection but the server allows " +
-                                    $"{_connections[0].MaxConcurrentStreams} streams; the rest wait in the client (use more --connections)");
+                                    $"{allowed} streams; the rest wait in the client (use more --connections)");
 
         PrepareRequests();
         var stream = new H2Stream();
@@ -60,6 +61,9 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
 
     /// <summary>The connections actually opened (the report names them).</summary>
     public int Connections => _connections.Count;
+
+    /// <summary>Connections opened to replace one the server sent GOAWAY on, or that was lost.</summary>
+    public int Reconnects => _connections.Sum(c => c.Reconnects);
 
     /// <summary>One serialized request per payload offset (the payload repeats with period 251).</summary>
     private void PrepareRequests()
@@ -80,6 +84,23 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
 
     private static byte[] SignRequest(SignatureAlgorithm algorithm, ReadOnlyMemory<byte> payload) =>
         new SignRequest { Algorithm = algorithm, Payload = UnsafeByteOperations.UnsafeWrap(payload) }.ToByteArray();
+
+    /// <summary>A new HTTP/2 connection, ready for calls (the server's SETTINGS arrived).</summary>
+    private static async Task<H2Connection> OpenConnectionAsync(ClientSettings s, CancellationToken cancel)
+    {
+        var (socket, authority) = await ConnectAsync(s, cancel);
+        var connection = new H2Connection(socket, authority);
+        try
+        {
+            await connection.StartAsync(cancel);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
 
     private static async Task<(Socket, string)> ConnectAsync(ClientSettings s, CancellationToken cancel)
     {
@@ -126,7 +147,7 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
     }
 
     /// <summary>One unary call: request out, wait for the trailers, the single answer message back.</summary>
-    private static async ValueTask<byte[]> UnaryAsync(H2Connection c, H2Stream stream, string path, byte[] request, CancellationToken cancel)
+    private static async ValueTask<byte[]> UnaryAsync(ReconnectingConnection c, H2Stream stream, string path, byte[] request, CancellationToken cancel)
     {
         await c.OpenAsync(stream, path, request, cancel);
         await stream.WaitAsync(forEnd: true);
@@ -147,6 +168,9 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
     {
         if (stream.Headers.HttpStatus != 200)
             throw new CallFailedException("http " + stream.Headers.HttpStatus, $"HTTP status {stream.Headers.HttpStatus} instead of 200");
+        // gRPC's status is in the trailers; a response that ends without them did not succeed.
+        if (!stream.TrailersReceived)
+            throw new CallFailedException("missing trailers", $"stream {stream.Id} ended without trailers (no grpc-status)");
         var status = stream.Trailers.GrpcStatus;
         if (status != 0)
         {
@@ -159,11 +183,10 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
     {
         OperationCanceledException => "cancelled",
         IOException => "connection",
-        H2Exception => "protocol",
         _ => e.GetType().Name,
     };
 
-    private sealed class UnarySlot(LeanEngine engine, H2Connection connection, int slot) : ICallSlot
+    private sealed class UnarySlot(LeanEngine engine, ReconnectingConnection connection, int slot) : ICallSlot
     {
         private readonly H2Stream _stream = new();
         private readonly Workbench _bench = engine._bench;
@@ -186,32 +209,42 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
             return sign ? CheckSign(_bench, message, algorithm, slot, k) : CheckEcho(_bench, message, slot, k);
         }
 
-        private void Abandon() => connection.Cancel(_stream, new OperationCanceledException("call abandoned"));
+        private void Abandon() => _stream.Connection?.Cancel(_stream, new OperationCanceledException("call abandoned"));
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     /// <summary>One bidirectional stream per slot, used as ping-pong; reopened after a failure.</summary>
-    private sealed class StreamSlot(LeanEngine engine, H2Connection connection, int slot) : ICallSlot
+    private sealed class StreamSlot(LeanEngine engine, ReconnectingConnection connection, int slot) : ICallSlot
     {
-        private readonly H2Stream _stream = new();
-        private bool _broken;
+        private H2Stream _stream = new();
+        private bool _broken = true; // no stream open
 
-        public ValueTask OpenAsync(CancellationToken cancel)
+        public async ValueTask OpenAsync(CancellationToken cancel)
         {
+            await connection.OpenAsync(_stream, StreamPath, null, cancel);
             _broken = false;
-            return connection.OpenAsync(_stream, StreamPath, null, cancel);
         }
 
         public async ValueTask<CallResult> CallAsync(long k, CancellationToken cancel)
         {
+            if (!_broken && !_stream.Connection!.AcceptsNewStreams)
+            {
+                // The server is closing this connection: end the stream between two messages and
+                // go on over the new connection, before a grace period cuts a call short. A new
+                // stream object, since the old one still hears its trailers on the old connection.
+                _stream.Connection.EndStream(_stream);
+                _stream = new H2Stream();
+                _broken = true;
+            }
             if (_broken) await OpenAsync(cancel);
             var request = engine._echoRequests?[Workbench.Offset(slot, k)] ?? EchoRequest(engine._bench.Payload(slot, k));
+            var h2 = _stream.Connection!;
             try
             {
                 using (cancel.UnsafeRegister(static s => ((StreamSlot)s!).Abandon(), this))
                 {
-                    if (!connection.TrySendNow(_stream, request)) await connection.SendAsync(_stream, request, end: false, cancel);
+                    if (!h2.TrySendNow(_stream, request)) await h2.SendAsync(_stream, request, end: false, cancel);
                     await _stream.WaitAsync(forEnd: false);
                 }
                 if (_stream.TryTakeMessage(out var message)) return CheckEcho(engine._bench, message, slot, k);
@@ -219,19 +252,22 @@ sealed class LeanEngine(Workbench bench) : ILoadEngine
                 CheckStatus(_stream);
                 throw new CallFailedException("stream ended", $"the server ended stream {slot} before echoing request {k}");
             }
-            catch
+            catch (Exception e)
             {
+                // Reset a stream still open (a wrong echo, say): it would hold one of the
+                // server's streams, and its late frames would reach the reopened stream.
                 _broken = true;
+                h2.Cancel(_stream, e);
                 throw;
             }
         }
 
-        private void Abandon() => connection.Cancel(_stream, new OperationCanceledException("call abandoned"));
+        private void Abandon() => _stream.Connection?.Cancel(_stream, new OperationCanceledException("call abandoned"));
 
         public async ValueTask DisposeAsync()
         {
             if (_broken) return;
-            connection.EndStream(_stream);
+            _stream.Connection!.EndStream(_stream);
             // Give the server a moment to finish the stream cleanly; a slow one is simply left.
             await _stream.WaitAsync(forEnd: true).AsTask().WaitAsync(TimeSpan.FromSeconds(1)).ContinueWith(_ => { });
         }

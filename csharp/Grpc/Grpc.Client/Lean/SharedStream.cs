@@ -8,7 +8,7 @@ namespace GrpcBench.Client.Lean;
 /// receive. The server answers in order, so a FIFO of waiting slots pairs each reply with its
 /// request (a mismatch would show as a wrong echo, never pass silently).
 /// </summary>
-sealed class SharedStream(H2Connection connection, string path)
+sealed class SharedStream(ReconnectingConnection connection, string path)
 {
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private Pipeline? _current;
@@ -18,6 +18,13 @@ sealed class SharedStream(H2Connection connection, string path)
         await _sendLock.WaitAsync(cancel);
         try
         {
+            if (_current is { Broken: false } old && !old.Stream.Connection!.AcceptsNewStreams)
+            {
+                // The server is closing this connection: the calls on it finish there, the next
+                // ones go on a new stream over the new connection.
+                old.Stream.Connection.EndStream(old.Stream);
+                _current = null;
+            }
             if (_current is null || _current.Broken)
             {
                 var pipeline = new Pipeline();
@@ -27,8 +34,9 @@ sealed class SharedStream(H2Connection connection, string path)
             // Queue the waiter and send under the same lock, so queue order is wire order.
             reply.Reset();
             _current.Enqueue(reply);
-            if (!connection.TrySendNow(_current.Stream, request))
-                await connection.SendAsync(_current.Stream, request, end: false, cancel);
+            var h2 = _current.Stream.Connection!;
+            if (!h2.TrySendNow(_current.Stream, request))
+                await h2.SendAsync(_current.Stream, request, end: false, cancel);
         }
         finally
         {
@@ -39,12 +47,12 @@ sealed class SharedStream(H2Connection connection, string path)
     /// <summary>A call gave up: the stream is reset, and every call waiting on it fails.</summary>
     public void Abandon()
     {
-        if (_current is { } p) connection.Cancel(p.Stream, new OperationCanceledException("call abandoned"));
+        if (_current is { } p) p.Stream.Connection?.Cancel(p.Stream, new OperationCanceledException("call abandoned"));
     }
 
     public void Close()
     {
-        if (_current is { Broken: false } p) connection.EndStream(p.Stream);
+        if (_current is { Broken: false } p) p.Stream.Connection!.EndStream(p.Stream);
     }
 
     /// <summary>One opened stream and the calls waiting on it.</summary>
