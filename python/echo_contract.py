@@ -78,6 +78,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _seconds_or_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be 0 or a positive number of seconds")
+    return value
+
+
 def _rate(text: str) -> float:
     try:
         value = float(text)
@@ -88,16 +98,24 @@ def _rate(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a bad argument the contract's way: one line on stderr, ``PROGRAM: message``,
+    and status 2 (argparse's own way adds the usage; it is one ``--help`` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def parse_server_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
-    """Parses ``[--host HOST] [--port PORT]``; argparse exits 2 with usage on bad input."""
-    parser = argparse.ArgumentParser(description=description)
+    """Parses ``[--host HOST] [--port PORT]``; exits 2 with one line on bad input."""
+    parser = _Parser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=_port, default=0)
     return parser.parse_args(argv)
 
 
 def parse_client_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
+    parser = _Parser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=_port, required=True)
     parser.add_argument("--connections", type=_positive_int_at_most(MAX_CONNECTIONS), default=10000)
@@ -108,6 +126,8 @@ def parse_client_args(description: str, argv: list[str] | None = None) -> argpar
                         help="persistent only: total requests/s; 0 is closed loop")
     parser.add_argument("--samples", default=None, help="file for raw u64 LE nanoseconds")
     parser.add_argument("--timeout", type=_seconds, default=30.0)
+    parser.add_argument("--warmup", type=_seconds_or_zero, default=0.0,
+                        help="seconds of unrecorded load before the measured window")
     args = parser.parse_args(argv)
     if args.port == 0:
         parser.error("--port must be between 1 and 65535")
@@ -244,8 +264,48 @@ class FirstErrors:
             self._seen.add(failure.kind)
             print(f"client: first {failure.kind} failure: {failure}", file=sys.stderr)
 
+    @staticmethod
+    def warmup_failed(count: int) -> None:
+        """Warm-up failures are left out of RESULT; this says how many there were (if any)."""
+        if count:
+            print(f"client: warm-up: {count} requests failed", file=sys.stderr)
+
 
 # ---------------------------------------------------------------- client report
+
+@dataclass(frozen=True)
+class CpuTime:
+    """CPU time this process has used, all threads, in microseconds."""
+
+    user_us: int = 0
+    sys_us: int = 0
+
+    @staticmethod
+    def now() -> CpuTime:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return CpuTime(round(usage.ru_utime * 1e6), round(usage.ru_stime * 1e6))
+
+
+class MeasuredWindow:
+    """The measured window. start() prints MEASURING, where the harness takes its first
+    readings of the server's CPU and the cores' busy time, so the client's own start-up,
+    warm-up and connects stay out of every CPU figure; RESULT reports the client's CPU
+    between start() and stop()."""
+
+    def __init__(self) -> None:
+        self._start = self._stop = CpuTime()
+
+    def start(self) -> None:
+        print("MEASURING", flush=True)
+        self._start = CpuTime.now()
+
+    def stop(self) -> None:
+        self._stop = CpuTime.now()
+
+    @property
+    def cpu(self) -> CpuTime:
+        return CpuTime(self._stop.user_us - self._start.user_us, self._stop.sys_us - self._start.sys_us)
+
 
 @dataclass
 class Tally:
@@ -274,13 +334,13 @@ class Tally:
         with open(path, "wb") as out:
             samples.tofile(out)
 
-    def print(self, clients: int, wall_ns: int) -> None:
+    def print(self, clients: int, wall_ns: int, cpu: CpuTime) -> None:
         avg_ms = sum(self.samples) / len(self.samples) / 1e6 if self.samples else 0.0
         print(f"Python: {clients} clients, total time = {wall_ns / 1e6:.2f} ms, "
               f"avg latency = {avg_ms:.4f} ms/client")
         print(f"RESULT ok={self.ok} failed={self.failed} wall_ns={wall_ns} "
               f"bytes={self.ok * self.payload} conn_min={self.conn_min or 0} "
-              f"conn_max={self.conn_max}", flush=True)
+              f"conn_max={self.conn_max} cpu_user_us={cpu.user_us} cpu_sys_us={cpu.sys_us}", flush=True)
 
 
 # Loop timers fire on the selector's millisecond-rounded poll, which would add up to a couple
@@ -298,17 +358,38 @@ def slot_ns(t0: int, conn: int, request: int, connections: int, ns_per_slot: flo
     return t0 + int((conn + request * connections) * ns_per_slot)
 
 
-Workload = Callable[[argparse.Namespace, FirstErrors], Awaitable["tuple[Tally, int]"]]
+# Runs what --workload names and returns the tally and the wall time. It starts and stops the
+# window around the measured part; none (the warm-up burst) means nothing is measured.
+Workload = Callable[[argparse.Namespace, FirstErrors, "MeasuredWindow | None"], Awaitable["tuple[Tally, int]"]]
+
+
+def warmup_burst_connections(connections: int) -> int:
+    """The burst warm-up opens a tenth of the connections: enough to run every code path
+    once, at a tenth of the ephemeral ports the measured burst needs."""
+    return max(1, connections // 10)
+
+
+async def measure(args: argparse.Namespace, workload: Workload) -> tuple[Tally, int, CpuTime]:
+    errors = FirstErrors()
+    if args.workload == "burst" and args.warmup > 0:
+        # An unrecorded burst of a tenth of the connections first: the same code, warm.
+        warmup = argparse.Namespace(**vars(args))
+        warmup.connections = warmup_burst_connections(args.connections)
+        tally, _ = await workload(warmup, errors, None)
+        errors.warmup_failed(tally.failed)
+    window = MeasuredWindow()
+    tally, wall_ns = await workload(args, errors, window)
+    return tally, wall_ns, window.cpu
 
 
 def run_client(description: str, workload: Workload) -> None:
-    """The whole client: parse, run the workload, report, exit 0 or 1 (2 for bad args).
-    ``workload`` runs what ``--workload`` names and returns the tally and the wall time."""
+    """The whole client: parse, warm up, run the workload, report, exit 0 or 1 (2 for bad
+    args)."""
     args = parse_client_args(description)
     raise_nofile_limit(args.connections + 64)
-    tally, wall_ns = asyncio.run(workload(args, FirstErrors()))
+    tally, wall_ns, cpu = asyncio.run(measure(args, workload))
     try:
-        tally.print(args.connections, wall_ns)
+        tally.print(args.connections, wall_ns, cpu)
     except BrokenPipeError:
         # Nobody reads stdout any more; keep the exit from printing a second error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

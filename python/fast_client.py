@@ -13,7 +13,7 @@ import socket
 import time
 
 import echo_contract as contract
-from echo_contract import Failure, FirstErrors, Tally
+from echo_contract import Failure, FirstErrors, MeasuredWindow, Tally
 
 RECV_CHUNK = 256 * 1024
 # How often the watchdog looks for connections stuck past --timeout: one sweep is far
@@ -184,6 +184,16 @@ class Connection:
         self.k += 1
         self.next_request()
 
+    # -- persistent windows
+    def start_window(self) -> None:
+        """Starts this connection's part of a window, from request 0 of its schedule."""
+        if not self.reading:
+            self.reading = True
+            self.run.loop.add_reader(self.fd, self.readable)
+        self.k = 0
+        self.samples = []
+        self.next_request()
+
     # -- persistent schedule
     def next_request(self) -> None:
         run = self.run
@@ -196,10 +206,10 @@ class Connection:
             self.began = contract.slot_ns(run.t0, self.index, self.k, run.args.connections,
                                           run.ns_per_slot)
             if self.began >= run.end:
-                return self.finish(failed=0)
+                return self.rest()
         else:
             if now >= run.end:
-                return self.finish(failed=0)
+                return self.rest()
             self.began = max(now, run.t0)
         self.wait_for_slot()
 
@@ -223,6 +233,22 @@ class Connection:
     def finish(self, failed: int) -> None:
         if self.closed:
             return
+        self.close()
+        self.run.tally.add_connection(self.samples, failed)
+        self.run.report(self)
+
+    def rest(self) -> None:
+        """Persistent: this connection's part of the window is over; it stays open, idle and
+        unwatched: a peer that closes it now is found by its next request (as in the other
+        clients), and never counts this window's samples a second time."""
+        self.reading = False
+        self.run.loop.remove_reader(self.fd)
+        self.run.tally.add_connection(self.samples, 0)
+        self.run.report(self)
+
+    def close(self) -> None:
+        if self.closed:
+            return
         self.closed = True
         run = self.run
         run.live.discard(self)
@@ -232,31 +258,57 @@ class Connection:
             if self.writing:
                 run.loop.remove_writer(self.fd)
             self.sock.close()
-        run.tally.add_connection(self.samples, failed)
-        run.report(self)
 
 
-async def main(args: argparse.Namespace, errors: FirstErrors) -> tuple[Tally, int]:
+async def main(args: argparse.Namespace, errors: FirstErrors,
+               window: MeasuredWindow | None) -> tuple[Tally, int]:
     run = Run(args, errors)
     run.loop.call_later(WATCHDOG_PERIOD, run.watchdog)
     conns = [Connection(run, i) for i in range(args.connections)]
+    if run.burst and window:
+        window.start()
     start = time.monotonic_ns()
     for conn in conns:
         conn.start()
     await run.phase_done
     if run.burst:
-        return run.tally, time.monotonic_ns() - start
+        wall = time.monotonic_ns() - start
+        if window:
+            window.stop()
+        return run.tally, wall
 
-    # Persistent: every connection is open (or failed); start them together a little ahead.
+    # Persistent: every connection is open (or failed). The warm-up is the same load on the
+    # same connections, its counts dropped; a connection it lost stays lost, and the measured
+    # window counts it failed.
     opened = [c for c in conns if not c.closed]
-    run.t0 = time.monotonic_ns() + contract.START_LEAD_NS
-    run.end = run.t0 + int(args.duration * 1e9)
-    run.last_echo = run.t0
-    run.start_phase(len(opened))
-    for conn in opened:
-        conn.next_request()
-    await run.phase_done
+    try:
+        if args.warmup > 0:
+            measured, run.tally = run.tally, Tally(args.payload)  # keeps the connect failures
+            await load(run, opened, args.warmup)
+            errors.warmup_failed(run.tally.failed)
+            run.tally = measured
+            survivors = [c for c in opened if not c.closed]
+            for _ in range(len(opened) - len(survivors)):
+                run.tally.add_connection([], 1)
+            opened = survivors
+        window.start()
+        await load(run, opened, args.duration)
+        window.stop()  # the last in-window echo is in; the connections close after the reading
+    finally:
+        for conn in conns:
+            conn.close()
     return run.tally, (run.last_echo - run.t0) if run.tally.ok else 0
+
+
+async def load(run: Run, conns: list[Connection], seconds: float) -> None:
+    """One window of load on every open connection; they start together a little ahead."""
+    run.t0 = time.monotonic_ns() + contract.START_LEAD_NS
+    run.end = run.t0 + int(seconds * 1e9)
+    run.last_echo = run.t0
+    run.start_phase(len(conns))
+    for conn in conns:
+        conn.start_window()
+    await run.phase_done
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ int serve(int argc, char** argv, const char* program,
     try {
         options = parse_server_options(argc, argv);
     } catch (const UsageError& error) {
-        std::cerr << program << ": " << error.what() << "\n" << server_usage(program);
+        // The contract's one line; the usage is one --help away.
+        std::cerr << program << ": " << error.what() << "\n";
         return 2;
     }
     if (!options) return 0;  // --help
@@ -47,7 +48,7 @@ int run_client(int argc, char** argv, const char* program,
     try {
         options = parse_client_options(argc, argv);
     } catch (const UsageError& error) {
-        std::cerr << program << ": " << error.what() << "\n" << client_usage(program);
+        std::cerr << program << ": " << error.what() << "\n";
         return 2;
     }
     if (!options) return 0;  // --help
@@ -75,7 +76,7 @@ int run_client(int argc, char** argv, const char* program,
         std::cerr << program << ": " << error.what() << "\n";
         return 1;
     }
-    return finish_client(*options, run.total, run.wall_ns, program);
+    return finish_client(*options, run.total, run.wall_ns, run.cpu, program);
 }
 
 }  // namespace echo

@@ -27,6 +27,7 @@ int serve(int argc, char** argv, const char* program,
 struct ClientRun {
     Tally total;
     std::uint64_t wall_ns = 0;
+    CpuTime cpu;  // used in the measured window
 };
 
 // Runs a client: parses arguments (exit 2 on bad ones), raises the descriptor limit,

@@ -54,6 +54,13 @@ T parse_integer(std::string_view name, std::string_view text, T min, T max) {
     return value;
 }
 
+// Shortest form that reads back the same: "0" and "86400", not "0.000000".
+std::string format_number(double value) {
+    char buffer[32];
+    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+    return ec == std::errc{} ? std::string(buffer, end) : std::to_string(value);
+}
+
 double parse_number(std::string_view name, std::string_view text, double min, bool min_inclusive,
                     double max) {
     double value{};
@@ -62,7 +69,7 @@ double parse_number(std::string_view name, std::string_view text, double min, bo
                     value <= max;
     if (ec != std::errc{} || end != text.data() + text.size() || !in_range) {
         throw UsageError(std::string(name) + " must be a number " + (min_inclusive ? ">= " : "> ") +
-                         std::to_string(min) + " and <= " + std::to_string(max) + ", got '" +
+                         format_number(min) + " and <= " + format_number(max) + ", got '" +
                          std::string(text) + "'");
     }
     return value;
@@ -87,7 +94,7 @@ std::string client_usage(std::string_view program) {
     return "usage: " + std::string(program) +
            " --port PORT [--host HOST] [--connections N] [--payload BYTES]\n"
            "       [--workload burst|persistent] [--duration SECONDS] [--rate REQ_PER_S]\n"
-           "       [--samples PATH] [--timeout SECONDS]\n"
+           "       [--samples PATH] [--timeout SECONDS] [--warmup SECONDS]\n"
            "  --host HOST          server address (default 127.0.0.1)\n"
            "  --port PORT          server port (required)\n"
            "  --connections N      concurrent connections (default 10000)\n"
@@ -96,7 +103,8 @@ std::string client_usage(std::string_view program) {
            "  --duration SECONDS   persistent: seconds of measurement (default 5)\n"
            "  --rate REQ_PER_S     persistent: total requests/s, 0 = closed loop (default 0)\n"
            "  --samples PATH       write latency samples (little-endian u64 ns) to PATH\n"
-           "  --timeout SECONDS    max wait on one connect, write or read (default 30)\n";
+           "  --timeout SECONDS    max wait on one connect, write or read (default 30)\n"
+           "  --warmup SECONDS     unrecorded load before the measured window (default 0)\n";
 }
 
 std::optional<ServerOptions> parse_server_options(int argc, char** argv) {
@@ -158,6 +166,8 @@ std::optional<ClientOptions> parse_client_options(int argc, char** argv) {
             options.samples_path = std::string(value);
         } else if (name == "--timeout") {
             options.timeout_s = parse_number(name, args.value(), 0.0, false, 86400.0);
+        } else if (name == "--warmup") {
+            options.warmup_s = parse_number(name, args.value(), 0.0, true, 86400.0);
         } else {
             throw UsageError("unknown argument '" + std::string(name) + "'");
         }

@@ -31,7 +31,14 @@ struct ClientOptions {
     double rate = 0.0;  // total requests/s across all connections; 0 = closed loop
     std::optional<std::string> samples_path;
     double timeout_s = 30.0;
+    double warmup_s = 0.0;  // unrecorded load before the measured window; 0 = none
 };
+
+// The burst warm-up opens a tenth of the connections: enough to run every code path once,
+// at a tenth of the ephemeral ports the measured burst needs.
+inline std::uint32_t warmup_burst_connections(std::uint32_t connections) {
+    return connections / 10 > 0 ? connections / 10 : 1;
+}
 
 // Both return std::nullopt when --help was asked for (usage already printed on stdout).
 std::optional<ServerOptions> parse_server_options(int argc, char** argv);

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <numeric>
 
+#include <sys/resource.h>
+
 #include "net.hpp"
 
 namespace echo {
@@ -49,6 +51,40 @@ void FailureLog::record(Failure kind, std::string_view detail) {
     }
 }
 
+void FailureLog::warmup_failed(std::uint64_t count) const {
+    if (count > 0) {
+        std::fprintf(stderr, "%s: warm-up: %llu requests failed\n", program_.c_str(),
+                     static_cast<unsigned long long>(count));
+    }
+}
+
+namespace {
+CpuTime process_cpu_time() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    auto us = [](const timeval& tv) {
+        return static_cast<std::uint64_t>(tv.tv_sec) * 1'000'000u + static_cast<std::uint64_t>(tv.tv_usec);
+    };
+    return {us(usage.ru_utime), us(usage.ru_stime)};
+}
+}  // namespace
+
+void MeasuredWindow::start() {
+    std::fputs("MEASURING\n", stdout);
+    std::fflush(stdout);
+    start_ = process_cpu_time();
+}
+
+void MeasuredWindow::stop() {
+    if (stopped_) return;
+    stop_ = process_cpu_time();
+    stopped_ = true;
+}
+
+CpuTime MeasuredWindow::cpu() const {
+    return {stop_.user_us - start_.user_us, stop_.sys_us - start_.sys_us};
+}
+
 Failure failure_for_errno(int error) {
     switch (error) {
         case ECONNRESET:
@@ -84,7 +120,7 @@ void Tally::merge(Tally&& other) {
     other.samples.clear();
 }
 
-int finish_client(const ClientOptions& options, Tally& total, std::uint64_t wall_ns,
+int finish_client(const ClientOptions& options, Tally& total, std::uint64_t wall_ns, CpuTime cpu,
                   std::string_view program) {
     int status = total.failed == 0 ? 0 : 1;
     if (options.samples_path && !write_samples(*options.samples_path, total.samples)) {
@@ -95,10 +131,12 @@ int finish_client(const ClientOptions& options, Tally& total, std::uint64_t wall
     // No connection finished at all (nothing to take a minimum of): report 0.
     std::uint64_t conn_min =
         total.conn_min == std::numeric_limits<std::uint64_t>::max() ? 0 : total.conn_min;
-    std::printf("RESULT ok=%llu failed=%llu wall_ns=%llu bytes=%llu conn_min=%llu conn_max=%llu\n",
+    std::printf("RESULT ok=%llu failed=%llu wall_ns=%llu bytes=%llu conn_min=%llu conn_max=%llu "
+                "cpu_user_us=%llu cpu_sys_us=%llu\n",
                 static_cast<unsigned long long>(total.ok), static_cast<unsigned long long>(total.failed),
                 static_cast<unsigned long long>(wall_ns), static_cast<unsigned long long>(total.bytes),
-                static_cast<unsigned long long>(conn_min), static_cast<unsigned long long>(total.conn_max));
+                static_cast<unsigned long long>(conn_min), static_cast<unsigned long long>(total.conn_max),
+                static_cast<unsigned long long>(cpu.user_us), static_cast<unsigned long long>(cpu.sys_us));
     double sum = std::accumulate(total.samples.begin(), total.samples.end(), 0.0);
     double avg_us = total.samples.empty() ? 0.0 : sum / static_cast<double>(total.samples.size()) / 1e3;
     std::printf("C++: %u clients, total time = %.2f ms, avg = %.1f μs\n", options.connections,

@@ -29,6 +29,8 @@ class FailureLog {
 public:
     explicit FailureLog(std::string program) : program_(std::move(program)) {}
     void record(Failure kind, std::string_view detail);
+    // Warm-up failures are left out of RESULT; this says how many there were (if any).
+    void warmup_failed(std::uint64_t count) const;
 
 private:
     std::string program_;
@@ -60,9 +62,30 @@ struct Tally {
     void merge(Tally&& other);
 };
 
+// CPU time this process has used so far, all threads (getrusage RUSAGE_SELF).
+struct CpuTime {
+    std::uint64_t user_us = 0;
+    std::uint64_t sys_us = 0;
+};
+
+// The measured window. start() prints MEASURING, where the harness takes its first readings of
+// the server's CPU and the cores' busy time, so the client's own start-up, warm-up and connects
+// stay out of every CPU figure; RESULT reports the client's CPU between start() and stop().
+class MeasuredWindow {
+public:
+    void start();
+    void stop();  // the first call ends the window; later ones change nothing
+    CpuTime cpu() const;
+
+private:
+    CpuTime start_{};
+    CpuTime stop_{};
+    bool stopped_ = false;
+};
+
 // Writes the samples file, prints the RESULT and human lines on stdout, and returns the
 // exit status the contract asks for (0 all ok, 1 any failure).
-int finish_client(const ClientOptions& options, Tally& total, std::uint64_t wall_ns,
+int finish_client(const ClientOptions& options, Tally& total, std::uint64_t wall_ns, CpuTime cpu,
                   std::string_view program);
 
 }  // namespace echo

@@ -16,6 +16,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "entry.hpp"
@@ -46,22 +47,31 @@ struct Connection {
     std::uint64_t deadline_ns = kNever;
 };
 
-// Run-wide values every loop reads; t0 is written once by the barrier before anyone sends.
+// Run-wide values every loop reads; t0 and end are written by the barrier while no loop runs.
 struct Shared {
     const echo::ClientOptions& options;
     const echo::Endpoint& server;
     echo::FailureLog& failures;
+    echo::MeasuredWindow& window;
+    unsigned warmups = 0;  // windows to open, before the measured one, that record nothing
     std::uint64_t t0 = 0;
     std::uint64_t end = 0;
 };
 
-// Persistent: runs once when every loop has opened its connections, and fixes the clock
-// they all share before any of them sends.
-struct StartClock {
+// Runs once each time every loop has arrived (connections open, or a warm-up over), before any
+// of them goes on: opens the next window on a clock they all share.
+struct OpenWindow {
     Shared* shared;
     void operator()() noexcept {
+        double seconds = shared->options.duration_s;
+        if (shared->warmups > 0) {
+            --shared->warmups;
+            seconds = shared->options.warmup_s;
+        } else {
+            shared->window.start();
+        }
         shared->t0 = echo::now_ns();
-        shared->end = shared->t0 + static_cast<std::uint64_t>(shared->options.duration_s * 1e9);
+        shared->end = shared->t0 + static_cast<std::uint64_t>(seconds * 1e9);
     }
 };
 
@@ -80,21 +90,46 @@ public:
     }
 
     // Burst: connect, one exchange, close, for every connection at once.
-    void run_burst() {
+    void run_burst(std::barrier<OpenWindow>& window) {
+        window.arrive_and_wait();
         drive([this](Connection& c) { begin_request(c, c.origin_ns); });
     }
 
-    // Persistent: open everything (untimed), meet the other loops, then load for --duration.
-    void run_persistent(std::barrier<StartClock>& ready) {
-        drive([this](Connection& c) {
-            c.state = State::Connected;
-            c.deadline_ns = kNever;
-            --active_;
-        });
-        ready.arrive_and_wait();
+    // Persistent: open everything (untimed), meet the other loops, warm up, then load for
+    // --duration. The warm-up is the same load on the same connections; its counts are
+    // dropped, but a connection it lost stays lost: the measured window counts it failed.
+    void run_persistent(std::barrier<OpenWindow>& window) {
+        drive([this](Connection& c) { idle(c); });
+        if (options_.warmup_s > 0) {
+            echo::Tally opening = std::exchange(tally_, {});  // connect failures, kept for RESULT
+            std::size_t open_before = open_connections();
+            window.arrive_and_wait();
+            load();
+            warmup_failed_ = tally_.failed;
+            tally_ = std::move(opening);
+            for (std::size_t lost = open_before - open_connections(); lost > 0; --lost) {
+                tally_.failed += 1;
+                tally_.connection_finished(0);
+            }
+        }
+        window.arrive_and_wait();
+        load();
+    }
+
+    echo::Tally& tally() { return tally_; }
+    std::uint64_t warmup_failed() const { return warmup_failed_; }
+    std::uint64_t first_ns() const { return first_ns_; }
+    std::uint64_t last_ns() const { return last_ns_; }
+
+private:
+    // One window of load on every open connection, until shared_.end.
+    void load() {
+        first_ns_ = kNever;
+        last_ns_ = 0;
         const bool open_loop = options_.rate > 0;
         for (auto& c : connections_) {
             if (c.state != State::Connected) continue;
+            c.request = 0;  // each window runs its own schedule from its own t0
             ++active_;
             if (open_loop) {
                 schedule(c, intended_send(c.index, 0));
@@ -105,11 +140,11 @@ public:
         drive(nullptr);
     }
 
-    echo::Tally& tally() { return tally_; }
-    std::uint64_t first_ns() const { return first_ns_; }
-    std::uint64_t last_ns() const { return last_ns_; }
+    std::size_t open_connections() const {
+        return static_cast<std::size_t>(std::count_if(connections_.begin(), connections_.end(),
+                                                      [](const Connection& c) { return c.state == State::Connected; }));
+    }
 
-private:
     // The event loop. on_connected decides what a fresh connection does; with none, no new
     // connections are started and the loop only serves the ones already open.
     void drive(std::function<void(Connection&)> on_connected) {
@@ -249,12 +284,8 @@ private:
         last_ns_ = std::max(last_ns_, now);
         ++c.request;
         if (options_.workload == echo::Workload::Burst) return finish(c);
-        if (options_.rate > 0) {
-            std::uint64_t due = intended_send(c.index, c.request);
-            if (due >= shared_.end) return finish(c);
-            return schedule(c, due);
-        }
-        if (now >= shared_.end) return finish(c);
+        if (options_.rate > 0) return schedule(c, intended_send(c.index, c.request));
+        if (now >= shared_.end) return rest(c);
         begin_request(c, now);
     }
 
@@ -266,7 +297,7 @@ private:
     }
 
     void schedule(Connection& c, std::uint64_t due) {
-        if (due >= shared_.end) return finish(c);
+        if (due >= shared_.end) return rest(c);
         if (due <= echo::now_ns()) return begin_request(c, due);  // late: go now, latency from due
         c.state = State::Waiting;
         c.deadline_ns = kNever;
@@ -303,6 +334,19 @@ private:
         finish(c);
     }
 
+    // Persistent: open and idle until the next window (or the end of the run).
+    void idle(Connection& c) {
+        c.state = State::Connected;
+        c.deadline_ns = kNever;
+        --active_;
+    }
+
+    // Persistent: this connection's part of the window is over; it stays open.
+    void rest(Connection& c) {
+        tally_.connection_finished(c.request);
+        idle(c);
+    }
+
     void finish(Connection& c) {
         c.fd.reset();  // closing also removes it from the epoll set
         c.state = State::Finished;
@@ -326,39 +370,60 @@ private:
         due_;
     std::size_t active_ = 0;
     echo::Tally tally_;
+    std::uint64_t warmup_failed_ = 0;
     std::uint64_t first_ns_ = kNever;
     std::uint64_t last_ns_ = 0;
 };
 
-echo::ClientRun run(const echo::ClientOptions& options, const echo::Endpoint& server, echo::FailureLog& failures) {
+// One run of the workload on fresh loops, one thread each; the window covers its measured part.
+echo::ClientRun run_loops(const echo::ClientOptions& options, const echo::Endpoint& server,
+                          echo::FailureLog& failures, echo::MeasuredWindow& window, unsigned warmups) {
     unsigned loop_count = std::min<unsigned>(echo::allowed_cpu_count(), options.connections);
-    Shared shared{options, server, failures};
+    Shared shared{options, server, failures, window, warmups};
     std::vector<std::unique_ptr<ClientLoop>> loops;
     for (unsigned i = 0; i < loop_count; ++i) loops.push_back(std::make_unique<ClientLoop>(shared, i, loop_count));
 
-    std::barrier<StartClock> ready(loop_count, StartClock{&shared});
+    std::barrier<OpenWindow> barrier(loop_count, OpenWindow{&shared});
     {
         std::vector<std::jthread> threads;
         for (auto& loop : loops) {
-            threads.emplace_back([&loop, &options, &ready] {
+            threads.emplace_back([&loop, &options, &barrier] {
                 if (options.workload == echo::Workload::Burst) {
-                    loop->run_burst();
+                    loop->run_burst(barrier);
                 } else {
-                    loop->run_persistent(ready);
+                    loop->run_persistent(barrier);
                 }
             });
         }
-    }  // joined
+    }  // joined: the last echo is in (persistent connections are still open)
+    window.stop();
 
     echo::ClientRun result;
-    std::uint64_t first = kNever, last = 0;
+    std::uint64_t first = kNever, last = 0, warmup_failed = 0;
     for (auto& loop : loops) {
         first = std::min(first, loop->first_ns());
         last = std::max(last, loop->last_ns());
+        warmup_failed += loop->warmup_failed();
         result.total.merge(std::move(loop->tally()));
     }
+    failures.warmup_failed(warmup_failed);
     result.wall_ns = last > first ? last - first : 0;
+    result.cpu = window.cpu();
     return result;
+}
+
+echo::ClientRun run(const echo::ClientOptions& options, const echo::Endpoint& server, echo::FailureLog& failures) {
+    echo::MeasuredWindow window;
+    if (options.workload == echo::Workload::Burst && options.warmup_s > 0) {
+        // An unrecorded burst of a tenth of the connections first: the same code, warm. Its
+        // one window is a warm-up, so it prints no MEASURING.
+        echo::ClientOptions warmup = options;
+        warmup.connections = echo::warmup_burst_connections(options.connections);
+        echo::MeasuredWindow discarded;
+        failures.warmup_failed(run_loops(warmup, server, failures, discarded, 1).total.failed);
+    }
+    const bool persistent_warmup = options.workload == echo::Workload::Persistent && options.warmup_s > 0;
+    return run_loops(options, server, failures, window, persistent_warmup ? 1 : 0);
 }
 
 }  // namespace

@@ -122,10 +122,37 @@ struct ConnectionResult {
     std::uint64_t last_ns = 0;        // burst: close; persistent: last verified echo
 };
 
+// Where the main thread and every connection's thread meet. Main opens the go gates and
+// reads the clock and the CPU in between; a thread that could not start is counted by main.
+struct Gates {
+    explicit Gates(std::ptrdiff_t threads) : ready(threads), warmed(threads), done(threads) {}
+    void absent() {
+        ready.count_down();
+        warmed.count_down();
+        done.count_down();
+    }
+    std::latch ready;       // parked (burst) or connected (persistent)
+    std::latch go_warmup{1};
+    std::latch warmed;      // persistent: warm-up window over
+    std::latch go{1};       // the measured window starts
+    std::latch done;        // the measured window is over for this connection
+    std::latch close{1};    // the window's CPU is read: connections may close now
+};
+
+// One persistent window's clock, set by main before it opens the window's gate.
+struct Window {
+    std::uint64_t start = 0;
+    std::uint64_t end = 0;
+    void open(double seconds) {
+        start = echo::now_ns();
+        end = start + static_cast<std::uint64_t>(seconds * 1e9);
+    }
+};
+
 // Starts one thread per connection; a connection whose thread cannot start is a failure.
 template <typename Body>
 std::vector<echo::StackThread> start_threads(std::uint32_t count, std::vector<ConnectionResult>& results,
-                                             echo::FailureLog& failures, std::latch& started, Body body) {
+                                             echo::FailureLog& failures, Gates& gates, Body body) {
     std::vector<echo::StackThread> threads;
     threads.reserve(count);
     for (std::uint32_t i = 0; i < count; ++i) {
@@ -136,7 +163,7 @@ std::vector<echo::StackThread> start_threads(std::uint32_t count, std::vector<Co
             failures.record(echo::Failure::Io, std::string("cannot start a thread: ") + error.what());
             results[i].tally.failed += 1;
             results[i].tally.connection_finished(0);
-            started.count_down();
+            gates.absent();
         }
     }
     return threads;
@@ -155,15 +182,15 @@ echo::ClientRun collect(std::vector<echo::StackThread>& threads, std::vector<Con
     return run;
 }
 
+// window: where MEASURING and the CPU readings go; none for the unrecorded warm-up burst.
 echo::ClientRun run_burst(const echo::ClientOptions& options, const echo::Endpoint& server,
-                          echo::FailureLog& failures) {
+                          echo::FailureLog& failures, echo::MeasuredWindow* window) {
     std::vector<ConnectionResult> results(options.connections);
-    std::latch parked(options.connections);  // every thread exists and waits
-    std::latch go(1);
+    Gates gates(options.connections);
 
-    auto threads = start_threads(options.connections, results, failures, parked, [&](std::uint32_t i) {
-        parked.count_down();
-        go.wait();
+    auto threads = start_threads(options.connections, results, failures, gates, [&](std::uint32_t i) {
+        gates.ready.count_down();
+        gates.go.wait();
         auto& result = results[i];
         BlockingConnection connection(i, options);
         result.first_ns = echo::now_ns();
@@ -179,75 +206,114 @@ echo::ClientRun run_burst(const echo::ClientOptions& options, const echo::Endpoi
             result.tally.succeeded(result.last_ns - result.first_ns, options.payload);
             result.tally.connection_finished(1);
         }
+        gates.done.count_down();
     });
-    parked.wait();
-    go.count_down();
+    gates.ready.wait();  // every thread exists and waits
+    if (window) window->start();
+    gates.go.count_down();
+    gates.done.wait();  // the last connection has closed
+    if (window) window->stop();
     return collect(threads, results);
 }
 
+// One window of persistent load on one connection: requests from window.start until
+// window.end, each recorded in result. Returns the error that ended the connection, if any.
+std::optional<Error> load(BlockingConnection& connection, std::uint32_t i, const echo::ClientOptions& options,
+                          const Window& window, ConnectionResult& result) {
+    const std::uint32_t n = options.connections;
+    const bool open_loop = options.rate > 0;
+    for (std::uint64_t k = 0;; ++k) {
+        std::uint64_t send_ns;
+        if (open_loop) {
+            // Request k of connection i is due at start + (i + k*N)/R; a late one goes now,
+            // but its latency still counts from when it was due.
+            double offset_s = (static_cast<double>(i) + static_cast<double>(k) * n) / options.rate;
+            send_ns = window.start + static_cast<std::uint64_t>(offset_s * 1e9);
+            if (send_ns >= window.end) return std::nullopt;
+            timespec due{static_cast<time_t>(send_ns / 1'000'000'000u), static_cast<long>(send_ns % 1'000'000'000u)};
+            while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, nullptr) == EINTR) {
+            }
+        } else {
+            send_ns = echo::now_ns();
+            if (send_ns >= window.end) return std::nullopt;
+        }
+        result.first_ns = std::min(result.first_ns, std::max(send_ns, echo::now_ns()));
+        if (auto error = connection.exchange(k)) return error;
+        std::uint64_t done = echo::now_ns();
+        result.tally.succeeded(done - send_ns, options.payload);
+        result.last_ns = done;
+    }
+}
+
 echo::ClientRun run_persistent(const echo::ClientOptions& options, const echo::Endpoint& server,
-                               echo::FailureLog& failures) {
+                               echo::FailureLog& failures, echo::MeasuredWindow& measuring) {
     const std::uint32_t n = options.connections;
     std::vector<ConnectionResult> results(n);
-    std::latch connected(n);  // every connection is open (or failed to open); not timed
-    std::latch go(1);
-    std::atomic<std::uint64_t> t0{0};
-    const auto duration_ns = static_cast<std::uint64_t>(options.duration_s * 1e9);
-    const bool open_loop = options.rate > 0;
+    Gates gates(n);
+    Window warmup, measured;
+    const bool warm = options.warmup_s > 0;
+    std::atomic<std::uint64_t> warmup_failed{0};
 
-    auto threads = start_threads(n, results, failures, connected, [&](std::uint32_t i) {
+    auto threads = start_threads(n, results, failures, gates, [&](std::uint32_t i) {
         auto& result = results[i];
         BlockingConnection connection(i, options);
         auto error = connection.connect(server);
-        connected.count_down();
-        go.wait();
-        const std::uint64_t start = t0.load(), end = start + duration_ns;
-        std::uint64_t k = 0;
-        while (!error) {
-            std::uint64_t send_ns;
-            if (open_loop) {
-                // Request k of connection i is due at t0 + (i + k*N)/R; a late one goes now,
-                // but its latency still counts from when it was due.
-                double offset_s = (static_cast<double>(i) + static_cast<double>(k) * n) / options.rate;
-                send_ns = start + static_cast<std::uint64_t>(offset_s * 1e9);
-                if (send_ns >= end) break;
-                timespec due{static_cast<time_t>(send_ns / 1'000'000'000u),
-                             static_cast<long>(send_ns % 1'000'000'000u)};
-                while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, nullptr) == EINTR) {
-                }
-            } else {
-                send_ns = echo::now_ns();
-                if (send_ns >= end) break;
+        gates.ready.count_down();
+        if (warm) {
+            // The same loop on the same connection, its counts dropped; a connection it
+            // loses is failed in the measured window too, as that loop would find it.
+            gates.go_warmup.wait();
+            ConnectionResult dropped;
+            if (!error && (error = load(connection, i, options, warmup, dropped))) {
+                warmup_failed.fetch_add(1, std::memory_order_relaxed);
             }
-            result.first_ns = std::min(result.first_ns, std::max(send_ns, echo::now_ns()));
-            error = connection.exchange(k);
-            if (error) break;
-            std::uint64_t done = echo::now_ns();
-            result.tally.succeeded(done - send_ns, options.payload);
-            result.last_ns = done;
-            ++k;
+            gates.warmed.count_down();
         }
-        connection.close();
+        gates.go.wait();
+        if (!error) error = load(connection, i, options, measured, result);
+        gates.done.count_down();
         if (error) {
             failures.record(error->kind, error->detail);
             result.tally.failed += 1;
         }
-        result.tally.connection_finished(k);
+        result.tally.connection_finished(result.tally.ok);
+        gates.close.wait();
+        connection.close();
     });
-    connected.wait();
-    t0 = echo::now_ns();
-    go.count_down();
+    gates.ready.wait();  // every connection is open (or failed to open); not timed
+    if (warm) {
+        warmup.open(options.warmup_s);
+        gates.go_warmup.count_down();
+        gates.warmed.wait();
+    }
+    measuring.start();
+    measured.open(options.duration_s);
+    gates.go.count_down();
+    gates.done.wait();  // the last in-window echo is in
+    measuring.stop();
+    gates.close.count_down();
+    failures.warmup_failed(warmup_failed.load());
     return collect(threads, results);
+}
+
+echo::ClientRun run(const echo::ClientOptions& options, const echo::Endpoint& server, echo::FailureLog& failures) {
+    echo::MeasuredWindow window;
+    echo::ClientRun result;
+    if (options.workload == echo::Workload::Persistent) {
+        result = run_persistent(options, server, failures, window);
+    } else {
+        if (options.warmup_s > 0) {
+            // An unrecorded burst of a tenth of the connections first: the same code, warm.
+            echo::ClientOptions warmup = options;
+            warmup.connections = echo::warmup_burst_connections(options.connections);
+            failures.warmup_failed(run_burst(warmup, server, failures, nullptr).total.failed);
+        }
+        result = run_burst(options, server, failures, &window);
+    }
+    result.cpu = window.cpu();
+    return result;
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    return echo::run_client(argc, argv, kProgram,
-                            [](const echo::ClientOptions& options, const echo::Endpoint& server,
-                               echo::FailureLog& failures) {
-                                return options.workload == echo::Workload::Burst
-                                           ? run_burst(options, server, failures)
-                                           : run_persistent(options, server, failures);
-                            });
-}
+int main(int argc, char** argv) { return echo::run_client(argc, argv, kProgram, run); }

@@ -38,6 +38,7 @@ public sealed class ArgumentTests
     [InlineData("--payload is given twice", "client", "--port", "9", "--payload", "1", "--payload", "2")]
     [InlineData("--port needs a value", "client", "--port", "--connections", "1")]
     [InlineData("--duration must be a number from 0.001 to 86400, not 'NaN'", "client", "--port", "9", "--duration", "NaN")]
+    [InlineData("--warmup must be a number from 0 to 86400, not '-1'", "client", "--port", "9", "--warmup", "-1")]
     [InlineData("--port must be a whole number from 0 to 65535, not '65536'", "server", "--port", "65536")]
     [InlineData("--design must be zerobyte, async, saea or pipelines, not 'threads'", "server", "--design", "threads")]
     [InlineData("--host must be an IP address to listen on, not 'nowhere'", "server", "--host", "nowhere")]

@@ -22,9 +22,18 @@ static class EchoClient
         var address = addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork)
             ?? throw new UsageException($"--host '{options.Host}' has no IPv4 address");
 
-        var run = new ClientRun(options, new IPEndPoint(address, options.Port));
-        var wallNs = options.Workload == Workload.Burst ? await run.BurstAsync() : await run.PersistentAsync();
-        return run.Report(wallNs);
+        var endpoint = new IPEndPoint(address, options.Port);
+        if (options.Workload == Workload.Burst && options.Warmup > TimeSpan.Zero)
+        {
+            // An unrecorded burst of a tenth of the connections first: the same code, JIT-compiled.
+            var warmup = new ClientRun(options with { Connections = Math.Max(1, options.Connections / 10) }, endpoint);
+            await warmup.BurstAsync(window: null);
+            FirstErrors.WarmupFailed(warmup.Failed);
+        }
+        var run = new ClientRun(options, endpoint);
+        var window = new MeasuredWindow();
+        var wallNs = options.Workload == Workload.Burst ? await run.BurstAsync(window) : await run.PersistentAsync(window);
+        return run.Report(wallNs, window.Cpu);
     }
 }
 
@@ -36,12 +45,18 @@ sealed class ClientRun(ClientOptions options, IPEndPoint server)
     private readonly FirstErrors _errors = new();
     private readonly Watchdog _watchdog = new(options.Timeout);
 
+    public long Failed => _tallies.Sum(t => t.Failed);
+
     /// <summary>All connections at once: connect, send, read the echo, verify, close.</summary>
-    public async Task<long> BurstAsync()
+    /// <param name="window">none for the unrecorded warm-up burst</param>
+    public async Task<long> BurstAsync(MeasuredWindow? window)
     {
+        window?.Start();
         var start = Stopwatch.GetTimestamp();
         await Task.WhenAll(Enumerable.Range(0, options.Connections).Select(c => Task.Run(() => OneShotAsync(c))));
-        return Wire.ElapsedNanoseconds(start, Stopwatch.GetTimestamp());
+        var end = Stopwatch.GetTimestamp();
+        window?.Stop();
+        return Wire.ElapsedNanoseconds(start, end);
     }
 
     private async Task OneShotAsync(int c)
@@ -64,16 +79,41 @@ sealed class ClientRun(ClientOptions options, IPEndPoint server)
         }
     }
 
-    /// <summary>Open every connection first (not timed), then echo on all of them for the duration.</summary>
-    public async Task<long> PersistentAsync()
+    /// <summary>
+    /// Open every connection first (not timed), warm up, then echo on all of them for the duration.
+    /// The warm-up is the same loop on the same connections into tallies that are then dropped;
+    /// a connection it loses stays lost, and the measured window counts it failed.
+    /// </summary>
+    public async Task<long> PersistentAsync(MeasuredWindow window)
     {
-        var echoes = await Task.WhenAll(Enumerable.Range(0, options.Connections).Select(ConnectAsync));
+        var opened = await Task.WhenAll(Enumerable.Range(0, options.Connections).Select(ConnectAsync));
+        using var watching = _watchdog.Watch(opened.OfType<Echo>().ToArray());
+        var live = opened;
+        if (options.Warmup > TimeSpan.Zero)
+        {
+            var dropped = opened.Select(_ => new ConnectionTally()).ToArray();
+            var lost = await LoadAsync(live, dropped, options.Warmup);
+            FirstErrors.WarmupFailed(dropped.Sum(t => t.Failed));
+            foreach (var c in lost) _tallies[c].Fail();
+            live = live.Select((echo, c) => lost.Contains(c) ? null : echo).ToArray();
+        }
+        window.Start();
         var start = Stopwatch.GetTimestamp();
-        var end = start + (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
-        using var watching = _watchdog.Watch(echoes.OfType<Echo>().ToArray());
-        await Task.WhenAll(echoes.Select((echo, c) => echo is null ? Task.CompletedTask : Task.Run(() => LoopAsync(echo, c, start, end))));
-        foreach (var echo in echoes) echo?.Socket.Dispose();
-        return Wire.ElapsedNanoseconds(start, Stopwatch.GetTimestamp());
+        await LoadAsync(live, _tallies, options.Duration);
+        var end = Stopwatch.GetTimestamp();
+        window.Stop(); // the last in-window echo is in; the connections close after the reading
+        foreach (var echo in opened) echo?.Socket.Dispose();
+        return Wire.ElapsedNanoseconds(start, end);
+    }
+
+    /// <summary>One window of load on every live connection, each recording into its tally; the connections it lost.</summary>
+    private async Task<HashSet<int>> LoadAsync(Echo?[] echoes, ConnectionTally[] tallies, TimeSpan duration)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var end = start + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        var alive = await Task.WhenAll(echoes.Select((echo, c) =>
+            echo is null ? Task.FromResult(true) : Task.Run(() => LoopAsync(echo, c, tallies[c], start, end))));
+        return [.. Enumerable.Range(0, echoes.Length).Where(c => !alive[c])];
     }
 
     private async Task<Echo?> ConnectAsync(int c)
@@ -94,9 +134,9 @@ sealed class ClientRun(ClientOptions options, IPEndPoint server)
         }
     }
 
-    private async Task LoopAsync(Echo echo, int c, long start, long end)
+    /// <summary>One connection's requests from start until end; false when the connection failed.</summary>
+    private async Task<bool> LoopAsync(Echo echo, int c, ConnectionTally tally, long start, long end)
     {
-        var tally = _tallies[c];
         // Open loop: connection c sends request k at start + (c + k·N)/rate and is timed from
         // then, so a stalled server's queueing shows in the latency instead of being skipped.
         var interval = options.Rate > 0 ? Stopwatch.Frequency * options.Connections / options.Rate : 0;
@@ -104,7 +144,7 @@ sealed class ClientRun(ClientOptions options, IPEndPoint server)
         for (long k = 0; ; k++)
         {
             var intended = options.Rate > 0 ? start + (long)(firstOffset + k * interval) : Stopwatch.GetTimestamp();
-            if (intended >= end) return;
+            if (intended >= end) return true;
             await WaitUntilAsync(intended);
             try
             {
@@ -116,7 +156,7 @@ sealed class ClientRun(ClientOptions options, IPEndPoint server)
                 // The stream is out of step after a failure: this connection is done.
                 tally.Fail();
                 _errors.Note(e, echo.TimedOut);
-                return;
+                return false;
             }
         }
     }
@@ -134,13 +174,13 @@ sealed class ClientRun(ClientOptions options, IPEndPoint server)
     }
 
     /// <summary>Writes the samples, prints the RESULT and human lines; the exit code.</summary>
-    public int Report(long wallNs)
+    public int Report(long wallNs, CpuTime cpu)
     {
         long ok = _tallies.Sum(t => t.Ok), failed = _tallies.Sum(t => t.Failed), bytes = _tallies.Sum(t => t.Bytes);
         if (options.SamplesPath is { } path)
             Wire.WriteSamples(path, _tallies.Select(t => t.Samples), _tallies.Select(t => t.SampleCount));
         var (min, max) = _tallies.Length == 0 ? (0L, 0L) : (_tallies.Min(t => t.Ok), _tallies.Max(t => t.Ok));
-        Console.Out.WriteLine($"RESULT ok={ok} failed={failed} wall_ns={wallNs} bytes={bytes} conn_min={min} conn_max={max}");
+        Console.Out.WriteLine($"RESULT ok={ok} failed={failed} wall_ns={wallNs} bytes={bytes} conn_min={min} conn_max={max} cpu_user_us={cpu.UserUs} cpu_sys_us={cpu.SysUs}");
         var avgUs = ok == 0 ? 0 : _tallies.Sum(t => t.LatencySumNs) / ok / 1000.0;
         Console.Out.WriteLine($"C#: {options.Connections} clients, total time = {wallNs / 1e6:F2} ms, avg = {avgUs:F1} μs");
         return failed == 0 ? 0 : 1;
@@ -260,5 +300,11 @@ sealed class FirstErrors
         lock (_seen)
             if (_seen.Add(kind))
                 Console.Error.WriteLine($"csharp-echo client: first {kind}: {(timedOut ? "no answer within --timeout" : e.Message)}");
+    }
+
+    /// <summary>Warm-up failures are left out of RESULT; this says how many there were (if any).</summary>
+    public static void WarmupFailed(long count)
+    {
+        if (count > 0) Console.Error.WriteLine($"csharp-echo client: warm-up: {count} requests failed");
     }
 }

@@ -28,11 +28,11 @@ public enum Workload { Burst, Persistent }
 
 public sealed record ClientOptions(
     string Host, int Port, int Connections, int Payload, Workload Workload,
-    TimeSpan Duration, double Rate, string? SamplesPath, TimeSpan Timeout)
+    TimeSpan Duration, double Rate, string? SamplesPath, TimeSpan Timeout, TimeSpan Warmup)
 {
     public static ClientOptions Parse(IReadOnlyList<string> args)
     {
-        var a = new CommandArguments(args, ["host", "port", "connections", "payload", "workload", "duration", "rate", "samples", "timeout"]);
+        var a = new CommandArguments(args, ["host", "port", "connections", "payload", "workload", "duration", "rate", "samples", "timeout", "warmup"]);
         if (!a.Has("port")) throw new UsageException("--port is required");
         var workload = a.Text("workload", "burst") switch
         {
@@ -49,6 +49,7 @@ public sealed record ClientOptions(
             TimeSpan.FromSeconds(a.Number("duration", 5, 0.001, 86_400)),
             a.Number("rate", 0, 0, 1e9),
             a.Text("samples"),
-            TimeSpan.FromSeconds(a.Number("timeout", 30, 0.001, 86_400)));
+            TimeSpan.FromSeconds(a.Number("timeout", 30, 0.001, 86_400)),
+            TimeSpan.FromSeconds(a.Number("warmup", 0, 0, 86_400)));
     }
 }

@@ -7,7 +7,7 @@ using Bench.Echo;
 const string Usage = """
     usage: csharp-echo server [--host H] [--port P] [--design zerobyte|async|saea|pipelines]
            csharp-echo client --port P [--host H] [--connections N] [--payload B] [--workload burst|persistent]
-                              [--duration S] [--rate R] [--samples PATH] [--timeout S]
+                              [--duration S] [--rate R] [--samples PATH] [--timeout S] [--warmup S]
     """;
 
 if (CommandArguments.AsksForHelp(args))

@@ -9,7 +9,7 @@ use std::time::Duration;
 pub const SERVER_USAGE: &str = "usage: server [--host HOST] [--port PORT]";
 pub const CLIENT_USAGE: &str = "usage: client [--host HOST] --port PORT [--connections N] [--payload BYTES]
               [--workload burst|persistent] [--duration SECONDS] [--rate REQ_PER_S]
-              [--samples PATH] [--timeout SECONDS]";
+              [--samples PATH] [--timeout SECONDS] [--warmup SECONDS]";
 
 /// More connections than one client could ever open (ports and descriptors run out far
 /// sooner); the bound keeps a typo from allocating gigabytes up front.
@@ -41,6 +41,8 @@ pub struct ClientArgs {
     pub rate: f64,
     pub samples: Option<PathBuf>,
     pub timeout: Duration,
+    /// Unrecorded load before the measured window; zero means none.
+    pub warmup: Duration,
 }
 
 impl ClientArgs {
@@ -95,6 +97,14 @@ fn seconds(name: &str, value: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+fn seconds_or_zero(name: &str, value: &str) -> Result<Duration, String> {
+    let secs: f64 = number(name, value)?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("--{name} must be 0 or a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 pub fn parse_server(args: impl IntoIterator<Item = String>) -> Result<ServerArgs, String> {
     let mut parsed = ServerArgs { host: "127.0.0.1".into(), port: 0 };
     for (name, value) in pairs(args, SERVER_USAGE)? {
@@ -118,6 +128,7 @@ pub fn parse_client(args: impl IntoIterator<Item = String>) -> Result<ClientArgs
         rate: 0.0,
         samples: None,
         timeout: Duration::from_secs(30),
+        warmup: Duration::ZERO,
     };
     let mut port = None;
     for (name, value) in pairs(args, CLIENT_USAGE)? {
@@ -137,6 +148,7 @@ pub fn parse_client(args: impl IntoIterator<Item = String>) -> Result<ClientArgs
             "rate" => parsed.rate = number(&name, &value)?,
             "samples" => parsed.samples = Some(PathBuf::from(value)),
             "timeout" => parsed.timeout = seconds(&name, &value)?,
+            "warmup" => parsed.warmup = seconds_or_zero(&name, &value)?,
             _ => return Err(format!("unknown option --{name}")),
         }
     }
@@ -156,10 +168,11 @@ pub fn parse_client(args: impl IntoIterator<Item = String>) -> Result<ClientArgs
     Ok(parsed)
 }
 
-/// Parses or exits with status 2 and the usage on stderr, as the contract asks.
-pub fn or_exit<T>(parsed: Result<T, String>, usage: &str) -> T {
+/// Parses or exits with status 2 and one line on stderr, `program: message`, as the
+/// contract asks (the usage is one `--help` away).
+pub fn or_exit<T>(parsed: Result<T, String>, program: &str) -> T {
     parsed.unwrap_or_else(|message| {
-        eprintln!("error: {message}\n{usage}");
+        eprintln!("{program}: {message}");
         process::exit(2)
     })
 }
@@ -178,6 +191,17 @@ mod tests {
         assert_eq!((a.connections, a.payload, a.workload), (10_000, 100, Workload::Burst));
         assert_eq!(a.timeout, Duration::from_secs(30));
         assert_eq!(a.rate, 0.0);
+        assert_eq!(a.warmup, Duration::ZERO);
+    }
+
+    #[test]
+    fn warmup_takes_zero_or_more_seconds() {
+        assert_eq!(parse_client(args("--port 1 --warmup 0")).unwrap().warmup, Duration::ZERO);
+        assert_eq!(parse_client(args("--port 1 --warmup 1.5")).unwrap().warmup, Duration::from_millis(1500));
+        for bad in ["-1", "x", "nan", "inf"] {
+            let err = parse_client(args(&format!("--port 1 --warmup {bad}"))).unwrap_err();
+            assert!(err.contains("--warmup"), "{err}");
+        }
     }
 
     #[test]

@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use rust_tokio_echo::cli::{self, ClientArgs, Workload};
 use rust_tokio_echo::payload;
-use rust_tokio_echo::report::{Failure, FailureKind, FirstErrors, Tally};
+use rust_tokio_echo::report::{self, CpuTime, Failure, FailureKind, FirstErrors, MeasuredWindow, Tally};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tokio::time::{self, Instant};
 
 fn main() -> ExitCode {
-    let args = cli::or_exit(cli::parse_client(std::env::args().skip(1)), cli::CLIENT_USAGE);
-    let addr = cli::or_exit(args.address(), cli::CLIENT_USAGE);
+    let args = cli::or_exit(cli::parse_client(std::env::args().skip(1)), "client");
+    let addr = cli::or_exit(args.address(), "client");
     match rust_tokio_echo::raise_nofile_limit() {
         Ok(soft) if soft < args.connections as libc::rlim_t + 64 => eprintln!(
             "client: the open-file limit ({soft}) is below {} connections; raise `ulimit -Hn`",
@@ -34,15 +34,25 @@ fn main() -> ExitCode {
         }
     };
     let args = Arc::new(args);
-    let (tally, wall) = runtime.block_on(async {
+    let (tally, wall, cpu) = runtime.block_on(async {
         match args.workload {
-            Workload::Burst => burst(args.clone(), addr).await,
+            Workload::Burst => {
+                if !args.warmup.is_zero() {
+                    // An unrecorded burst of a tenth of the connections first: the same code, warm.
+                    let warmup = ClientArgs { connections: (args.connections / 10).max(1), ..(*args).clone() };
+                    let (tally, _) = burst(Arc::new(warmup), addr).await;
+                    report::warmup_failed(tally.failed);
+                }
+                let window = MeasuredWindow::open();
+                let (tally, wall) = burst(args.clone(), addr).await;
+                (tally, wall, window.close())
+            }
             Workload::Persistent => persistent(args.clone(), addr).await,
         }
     });
     runtime.shutdown_background();
 
-    if let Err(e) = tally.print(args.connections, wall) {
+    if let Err(e) = tally.print(args.connections, wall, cpu) {
         eprintln!("client: cannot print the result: {e}");
         return ExitCode::from(1);
     }
@@ -135,16 +145,20 @@ async fn burst(args: Arc<ClientArgs>, addr: SocketAddr) -> (Tally, Duration) {
     (tally, start.elapsed())
 }
 
-/// What one persistent connection did.
+/// What one persistent connection did in one window; `stream` is gone when it failed.
 struct ConnRun {
+    conn: usize,
     samples: Vec<u64>,
     failed: u64,
     last_echo: Option<Instant>,
+    stream: Option<TcpStream>,
 }
 
 /// Persistent: open every connection (untimed), then each one echoes until the duration
 /// ends, as fast as it can (closed loop) or on a fixed schedule (open loop, `--rate`).
-async fn persistent(args: Arc<ClientArgs>, addr: SocketAddr) -> (Tally, Duration) {
+/// A warm-up first runs the same load on the same connections; its counts are dropped,
+/// but a connection it lost stays lost: the measured window counts it failed.
+async fn persistent(args: Arc<ClientArgs>, addr: SocketAddr) -> (Tally, Duration, CpuTime) {
     let errors = Arc::new(FirstErrors::default());
     let mut tally = Tally::default();
     let mut first = true;
@@ -170,29 +184,69 @@ async fn persistent(args: Arc<ClientArgs>, addr: SocketAddr) -> (Tally, Duration
         }
     }
 
-    // A common start a little ahead, so every connection is spawned before any sends.
-    let t0 = Instant::now() + Duration::from_millis(20);
-    let end = t0 + args.duration;
-    let mut running = JoinSet::new();
-    for (conn, stream) in streams {
-        let (args, errors) = (args.clone(), errors.clone());
-        running.spawn(async move {
-            let run = echo_until(&args, conn, stream, t0, end).await;
-            if let Err(failure) = &run.1 {
-                errors.record(failure);
+    if !args.warmup.is_zero() {
+        let (runs, _) = load(&args, &errors, streams, args.warmup).await;
+        report::warmup_failed(runs.iter().map(|run| run.failed).sum());
+        streams = Vec::with_capacity(runs.len());
+        for run in runs {
+            match run.stream {
+                Some(stream) => streams.push((run.conn, stream)),
+                None => {
+                    tally.add_connection(first, Vec::new(), 1, args.payload);
+                    first = false;
+                }
             }
-            run.0
-        });
+        }
     }
+
+    let window = MeasuredWindow::open();
+    let (runs, t0) = load(&args, &errors, streams, args.duration).await;
+    // The last in-window echo is in; the connections close after the reading.
+    let cpu = window.close();
     let mut last_echo = None;
-    while let Some(joined) = running.join_next().await {
-        let run = joined.unwrap_or(ConnRun { samples: Vec::new(), failed: 1, last_echo: None });
+    for run in runs {
         last_echo = last_echo.max(run.last_echo);
         tally.add_connection(first, run.samples, run.failed, args.payload);
         first = false;
     }
     let wall = last_echo.map_or(Duration::ZERO, |last| last.saturating_duration_since(t0));
-    (tally, wall)
+    (tally, wall, cpu)
+}
+
+/// One window of load on every open connection, all starting together at the t0 it
+/// returns and stopping after `duration`.
+async fn load(
+    args: &Arc<ClientArgs>,
+    errors: &Arc<FirstErrors>,
+    streams: Vec<(usize, TcpStream)>,
+    duration: Duration,
+) -> (Vec<ConnRun>, Instant) {
+    // A common start a little ahead, so every connection is spawned before any sends.
+    let t0 = Instant::now() + Duration::from_millis(20);
+    let end = t0 + duration;
+    let mut running = JoinSet::new();
+    for (conn, stream) in streams {
+        let (args, errors) = (args.clone(), errors.clone());
+        running.spawn(async move {
+            let (run, outcome) = echo_until(&args, conn, stream, t0, end).await;
+            if let Err(failure) = &outcome {
+                errors.record(failure);
+            }
+            run
+        });
+    }
+    let mut runs = Vec::with_capacity(running.len());
+    while let Some(joined) = running.join_next().await {
+        // A task that panicked took its connection with it (no stream, so no number needed).
+        runs.push(joined.unwrap_or(ConnRun {
+            conn: usize::MAX,
+            samples: Vec::new(),
+            failed: 1,
+            last_echo: None,
+            stream: None,
+        }));
+    }
+    (runs, t0)
 }
 
 async fn echo_until(
@@ -202,7 +256,7 @@ async fn echo_until(
     t0: Instant,
     end: Instant,
 ) -> (ConnRun, Result<(), Failure>) {
-    let mut run = ConnRun { samples: Vec::new(), failed: 0, last_echo: None };
+    let mut run = ConnRun { conn, samples: Vec::new(), failed: 0, last_echo: None, stream: None };
     let mut request = vec![0; args.payload];
     let mut reply = vec![0; args.payload];
     // Open loop: connection `conn` of N owns the slots conn, conn + N, conn + 2N, ...
@@ -229,6 +283,7 @@ async fn echo_until(
         };
         payload::fill(&mut request, conn, k);
         if let Err(failure) = exchange(&mut stream, &request, &mut reply, args.timeout).await {
+            // The stream is out of step after a failure: this connection is done.
             run.failed = 1;
             return (run, Err(failure));
         }
@@ -236,6 +291,7 @@ async fn echo_until(
         run.samples.push(done.saturating_duration_since(began).as_nanos() as u64);
         run.last_echo = Some(done);
     }
+    run.stream = Some(stream);
     (run, Ok(()))
 }
 

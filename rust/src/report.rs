@@ -56,6 +56,59 @@ impl FirstErrors {
             eprintln!("client: first {:?} failure: {}", failure.kind, failure.detail);
         }
     }
+
+}
+
+/// Warm-up failures are left out of `RESULT`; this says how many there were (if any).
+pub fn warmup_failed(count: u64) {
+    if count > 0 {
+        eprintln!("client: warm-up: {count} requests failed");
+    }
+}
+
+/// CPU time this process has used, all threads, in microseconds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTime {
+    pub user_us: u64,
+    pub sys_us: u64,
+}
+
+impl CpuTime {
+    /// `getrusage(RUSAGE_SELF)`, through the `libc` crate the crate already uses.
+    pub fn now() -> Self {
+        // SAFETY: getrusage only writes the struct we pass; all-zero is a valid rusage.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+        let us = |tv: libc::timeval| tv.tv_sec as u64 * 1_000_000 + tv.tv_usec as u64;
+        Self { user_us: us(usage.ru_utime), sys_us: us(usage.ru_stime) }
+    }
+
+    fn since(self, start: Self) -> Self {
+        Self { user_us: self.user_us - start.user_us, sys_us: self.sys_us - start.sys_us }
+    }
+}
+
+/// The measured window. Opening it prints `MEASURING`, where the harness takes its first
+/// readings of the server's CPU and the cores' busy time, so the client's own start-up,
+/// warm-up and connects stay out of every CPU figure; `RESULT` reports the client's CPU
+/// between opening and closing it.
+#[derive(Debug)]
+pub struct MeasuredWindow {
+    start: CpuTime,
+}
+
+impl MeasuredWindow {
+    pub fn open() -> Self {
+        // A stdout that is gone fails the RESULT line later, which reports it.
+        let mut out = io::stdout().lock();
+        let _ = writeln!(out, "MEASURING").and_then(|()| out.flush());
+        Self { start: CpuTime::now() }
+    }
+
+    /// The CPU used since the window opened.
+    pub fn close(self) -> CpuTime {
+        CpuTime::now().since(self.start)
+    }
 }
 
 /// The counts behind the `RESULT` line.
@@ -91,7 +144,7 @@ impl Tally {
 
     /// Prints the human line and the `RESULT` line on stdout. An error (say, the reader
     /// went away) is returned rather than panicking as `println!` would.
-    pub fn print(&self, clients: usize, wall: Duration) -> io::Result<()> {
+    pub fn print(&self, clients: usize, wall: Duration, cpu: CpuTime) -> io::Result<()> {
         let avg_us = if self.samples.is_empty() {
             0.0
         } else {
@@ -101,13 +154,15 @@ impl Tally {
         writeln!(out, "Rust: {clients} clients, total time = {:.2}s, avg = {avg_us:.0}μs", wall.as_secs_f64())?;
         writeln!(
             out,
-            "RESULT ok={} failed={} wall_ns={} bytes={} conn_min={} conn_max={}",
+            "RESULT ok={} failed={} wall_ns={} bytes={} conn_min={} conn_max={} cpu_user_us={} cpu_sys_us={}",
             self.ok,
             self.failed,
             wall.as_nanos(),
             self.bytes,
             self.conn_min,
-            self.conn_max
+            self.conn_max,
+            cpu.user_us,
+            cpu.sys_us
         )?;
         out.flush()
     }

@@ -16,7 +16,7 @@ use tokio::signal::unix::{signal, SignalKind};
 const BACKLOG: u32 = 65_535;
 
 fn main() -> ExitCode {
-    let args = cli::or_exit(cli::parse_server(std::env::args().skip(1)), cli::SERVER_USAGE);
+    let args = cli::or_exit(cli::parse_server(std::env::args().skip(1)), "server");
     if let Err(e) = rust_tokio_echo::raise_nofile_limit() {
         eprintln!("server: cannot raise the open-file limit: {e}");
     }
