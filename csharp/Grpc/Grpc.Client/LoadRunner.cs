@@ -25,7 +25,21 @@ sealed class SlotStats
 /// <summary>The measurement as a whole, for the report.</summary>
 sealed record RunResult(
     SlotStats[] Slots, long Failed, long WallTicks, double WarmupSeconds, bool WarmupStable, IReadOnlyDictionary<string, long> FailureKinds,
-    TimeSpan ClientCpu);
+    ClientCpu ClientCpu);
+
+/// <summary>The client's own CPU time over the measured phase, user and kernel (all threads).</summary>
+readonly record struct ClientCpu(TimeSpan User, TimeSpan System)
+{
+    public TimeSpan Total => User + System;
+
+    public static ClientCpu Now()
+    {
+        using var self = Process.GetCurrentProcess();
+        return new(self.UserProcessorTime, self.PrivilegedProcessorTime);
+    }
+
+    public static ClientCpu operator -(ClientCpu a, ClientCpu b) => new(a.User - b.User, a.System - b.System);
+}
 
 /// <summary>
 /// Drives N concurrent call slots: closed loop, or open loop at a fixed total rate with latency
@@ -68,7 +82,7 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
             tasks[i] = Task.Run(() => DriveAsync(slot, calls[slot], slots[slot]));
         }
         await Task.WhenAll(tasks);
-        var cpuAtEnd = Process.GetCurrentProcess().TotalProcessorTime;
+        var cpuAtEnd = ClientCpu.Now();
         _done.Cancel();
         await monitor;
         foreach (var call in calls) await call.DisposeAsync();
@@ -79,13 +93,19 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
         return new RunResult(slots, _failed, last - first, warmup, _stable, _failureKinds, cpuAtEnd - await _cpuAtStart.Task);
     }
 
-    private readonly TaskCompletionSource<TimeSpan> _cpuAtStart = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<ClientCpu> _cpuAtStart = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private void StartMeasuring(long at)
     {
-        // The client's own CPU time over the measured phase, for "client CPU per call".
+        // The client's own CPU time over the measured phase, for "client CPU per call"; the
+        // MEASURING line tells the harness to read the server's and the cores' at the same moment.
         var delay = TimeSpan.FromSeconds(Math.Max(0, at - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency);
-        _ = Task.Delay(delay).ContinueWith(_ => _cpuAtStart.TrySetResult(Process.GetCurrentProcess().TotalProcessorTime));
+        _ = Task.Delay(delay).ContinueWith(_ =>
+        {
+            _cpuAtStart.TrySetResult(ClientCpu.Now());
+            Console.Out.WriteLine("MEASURING");
+            Console.Out.Flush();
+        });
         Volatile.Write(ref _stopAt, settings.Requests is null ? at + Ticks(settings.Duration.TotalSeconds) : long.MaxValue);
         Volatile.Write(ref _measureStart, at);
     }

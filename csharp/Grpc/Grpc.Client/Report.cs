@@ -38,7 +38,7 @@ static class Report
         }
         if (ok > 0)
             output.WriteLine(string.Create(inv,
-                $"  client cpu    {run.ClientCpu.TotalMicroseconds / ok:0.0} us per call ({run.ClientCpu.TotalSeconds / Math.Max(seconds, 1e-9) * 100:0} % of one core)"));
+                $"  client cpu    {run.ClientCpu.Total.TotalMicroseconds / ok:0.0} us per call ({run.ClientCpu.Total.TotalSeconds / Math.Max(seconds, 1e-9) * 100:0} % of one core)"));
         var oneWay = run.Slots.SelectMany(x => x.OneWay).ToArray();
         if (oneWay.Length > 0)
         {
@@ -59,7 +59,8 @@ static class Report
 
         var perSlot = run.Slots.Select(x => x.Ok).ToArray();
         output.WriteLine(string.Create(inv,
-            $"RESULT ok={ok} failed={run.Failed} wall_ns={(long)(seconds * 1e9)} bytes={bytes} conn_min={perSlot.Min()} conn_max={perSlot.Max()}"));
+            $"RESULT ok={ok} failed={run.Failed} wall_ns={(long)(seconds * 1e9)} bytes={bytes} conn_min={perSlot.Min()} conn_max={perSlot.Max()} " +
+            $"cpu_user_us={(long)run.ClientCpu.User.TotalMicroseconds} cpu_sys_us={(long)run.ClientCpu.System.TotalMicroseconds}"));
         output.Flush();
     }
 

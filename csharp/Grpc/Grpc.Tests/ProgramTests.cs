@@ -144,9 +144,13 @@ public sealed class ProgramTests(ServerFixture fixture) : IClassFixture<ServerFi
             var run = await Programs.RunAsync(Programs.Client, "--port", fixture.Server.Port.ToString(), "--in-flight", "16",
                 "--workload", workload, "--engine", engine, "--duration", workload == "grpc-crypto" ? "1" : "0.5", "--samples", samples, "--payload", "300");
             Assert.True(run.ExitCode == 0, run.Stderr);
-            Assert.Matches(@"^RESULT ok=\d+ failed=0 wall_ns=\d+ bytes=\d+ conn_min=\d+ conn_max=\d+$", run.ResultLine);
+            Assert.Matches(@"^RESULT ok=\d+ failed=0 wall_ns=\d+ bytes=\d+ conn_min=\d+ conn_max=\d+ cpu_user_us=\d+ cpu_sys_us=\d+$", run.ResultLine);
             var r = run.Result();
             Assert.True(r["ok"] > 0);
+            // The timed window opens with its own line, and the client's CPU over it is reported.
+            Assert.Equal(1, run.Stdout.Split('\n').Count(l => l.Trim() == "MEASURING"));
+            Assert.True(run.Stdout.IndexOf("MEASURING", StringComparison.Ordinal) < run.Stdout.IndexOf("RESULT ", StringComparison.Ordinal));
+            Assert.True(r["cpu_user_us"] + r["cpu_sys_us"] > 0);
             Assert.True(r["conn_min"] > 0, "every call slot completed requests");
             Assert.Equal(workload == "grpc-crypto" ? 0 : r["ok"] * 300, r["bytes"]);
             Assert.Equal(r["ok"] * 8, new FileInfo(samples).Length);
