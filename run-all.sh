@@ -2,6 +2,7 @@
 # The one entry point: install what is missing, build the harness, then hand over to it.
 #   ./run-all.sh            the default suite (see ./run-all.sh --help)
 #   ./run-all.sh test       every test suite
+#   ./run-all.sh fuzz [TARGET] [--seconds S]   afl-fuzz on the readers of hostile input (scripts/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")"
 # rustup installs cargo per user; a login shell has it on PATH, CI's environment may not.
@@ -14,5 +15,9 @@ dotnet build harness/src/Bench.Harness/Bench.Harness.csproj -c Release -nologo -
 if [[ "${1:-}" == "test" ]]; then
   shift
   exec ./scripts/test.sh "$@"
+fi
+if [[ "${1:-}" == "fuzz" ]]; then
+  shift
+  exec ./scripts/fuzz.sh "$@"
 fi
 BENCH_ROOT="$PWD" exec harness/src/Bench.Harness/bin/Release/net10.0/bench "$@"

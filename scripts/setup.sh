@@ -14,6 +14,7 @@ packages=(
   libfontconfig1 fonts-dejavu-core           # ScottPlot text rendering
   iproute2 procps util-linux                 # ss, taskset, /proc readers
   time                                       # GNU time: a client's exact CPU time and peak memory
+  chromium                                   # the results page's test opens index.html in a real browser (Playwright cannot download one here)
 )
 
 missing=()
