@@ -117,6 +117,29 @@ public class ConformanceTests
     }
 
     [Theory, MemberData(nameof(EchoClients))]
+    public async Task client_warms_up_then_opens_its_timed_window_with_a_line_and_reports_its_cpu_over_it(string name)
+    {
+        var client = await Repo.BuiltAsync(name);
+        var (server, _, port) = await Processes.StartServerAsync(await Repo.BuiltAsync("csharp"));
+        await using var _ = server;
+        using var dir = new TempDir();
+        foreach (var workload in new[] { "burst", "persistent" })
+        {
+            await using var run = ManagedProcess.Start($"client {name}", [.. client.ClientCommand!, "--host", "127.0.0.1", "--port", port.ToString(),
+                "--connections", "20", "--workload", workload, "--duration", "0.5", "--rate", "2000", "--warmup", "0.3", "--samples", dir.File("s.bin")], client.Folder);
+            Assert.Equal(0, await run.Exited.WaitAsync(Processes.Patience));
+            var lines = run.StdoutLines.ToList();
+            Assert.Single(lines, MeasuringLine.Matches);
+            var result = ResultLine.Parse(lines.Single(ResultLine.Matches));
+            Assert.True(lines.FindIndex(MeasuringLine.Matches) < lines.FindIndex(ResultLine.Matches), $"{workload}: MEASURING after RESULT");
+            Assert.True(result.WindowUsage is { CpuMs: > 0 }, $"{workload}: no CPU reported over the window");
+            // Nothing of the warm-up is counted: a burst's N, and exactly rate x duration held (the schedule restarts with the window).
+            Assert.Equal(workload == "burst" ? 20 : 1000, result.Ok);
+            Assert.Equal(result.Ok, LatencySamples.ReadFile(dir.File("s.bin")).Count);
+        }
+    }
+
+    [Theory, MemberData(nameof(EchoClients))]
     public async Task client_counts_a_wrong_echo_as_failed_and_exits_1(string name)
     {
         var client = await Repo.BuiltAsync(name);
