@@ -30,6 +30,7 @@ public unsafe class RingBenchmarks
         ulong perRing = (1UL << Log2) * bufferSize;
         _region = Region.Create("bench", 3 * ringBytes + 3 * perRing);
         var regions = new[] { _region };
+        var link = new LinkState(); // up for good: no peer, no control channel
         Ring MakeRing(int k, RingDirection dir)
         {
             var ring = new Ring(_region.Base + (ulong)k * ringBytes, Log2, dir, 0, -1);
@@ -39,17 +40,17 @@ public unsafe class RingBenchmarks
         uint Buffers(int k) => (uint)(3 * ringBytes + (ulong)k * perRing);
 
         var s2m = MakeRing(0, RingDirection.S2M);
-        _slaveTx = new MemifTxQueue(s2m, slave: true, regions, bufferSize, 0, Buffers(0));
-        _masterRx = new MemifRxQueue(s2m, slave: false, regions, bufferSize, 0, 0);
+        _slaveTx = new MemifTxQueue(s2m, slave: true, regions, bufferSize, 0, Buffers(0), link);
+        _masterRx = new MemifRxQueue(s2m, slave: false, regions, bufferSize, 0, 0, link);
 
         var m2s = MakeRing(1, RingDirection.M2S);
-        _slaveRx = new MemifRxQueue(m2s, slave: true, regions, bufferSize, 0, Buffers(1));
-        _masterTx = new MemifTxQueue(m2s, slave: false, regions, bufferSize, 0, 0);
+        _slaveRx = new MemifRxQueue(m2s, slave: true, regions, bufferSize, 0, Buffers(1), link);
+        _masterTx = new MemifTxQueue(m2s, slave: false, regions, bufferSize, 0, 0, link);
         _slaveRx.PostAll();
 
         var chain = MakeRing(2, RingDirection.S2M);
-        _chainTx = new MemifTxQueue(chain, slave: true, regions, bufferSize, 0, Buffers(2));
-        _chainRx = new MemifRxQueue(chain, slave: false, regions, bufferSize, 0, 0);
+        _chainTx = new MemifTxQueue(chain, slave: true, regions, bufferSize, 0, Buffers(2), link);
+        _chainRx = new MemifRxQueue(chain, slave: false, regions, bufferSize, 0, 0, link);
 
         EthernetFrame.WriteBenchmark(_frame, [2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1], 1, 0);
     }

@@ -18,7 +18,7 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
 
     private string? _socket;
 
-    private void StartTestpmd(string role, string socketPath, string extraDevargs = "")
+    private void StartTestpmd(string role, string socketPath, string extraDevargs = "", params string[] extraEal)
     {
         _socket = socketPath;
         Assert.True(File.Exists(Testpmd), $"{Testpmd} is missing: run scripts/setup.sh (Debian package dpdk)");
@@ -29,15 +29,16 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
             RedirectStandardInput = true,
         };
         // No hugepages, no PCI, its own file prefix; both lcores on cpu 0 so it cannot starve us.
-        foreach (string arg in new[]
-        {
+        foreach (string arg in (string[])
+        [
             "--lcores", "0@0,1@0", "--no-huge", "--no-pci", "-m", "128", "--file-prefix", $"memif-test-{Environment.ProcessId}",
             "--log-level", "pmd.net.memif:debug",
+            .. extraEal,
             socketPath.StartsWith('@')
                 ? $"--vdev=net_memif0,role={role},id=0,socket={socketPath[1..]}{extraDevargs}" // abstract: DPDK's default kind
                 : $"--vdev=net_memif0,role={role},id=0,socket={socketPath},socket-abstract=no{extraDevargs}",
             "--", "--no-mlockall", "--total-num-mbufs=2048", "--forward-mode=macswap", "--stats-period=1",
-        }) psi.ArgumentList.Add(arg);
+        ]) psi.ArgumentList.Add(arg);
         _testpmd = Process.Start(psi)!;
         _testpmd.OutputDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
         _testpmd.ErrorDataReceived += (_, e) => { lock (_log) _log.AppendLine(e.Data); };
@@ -152,6 +153,21 @@ public sealed class DpdkInteropTests(ITestOutputHelper output) : IDisposable
         StartTestpmd("server", path);
         var e = Assert.Throws<MemifException>(() => ConnectToTestpmd(new MemifOptions { SocketPath = path, Queues = 2 }));
         Assert.Contains("Invalid ring index", e.Message);
+    }
+
+    [Fact]
+    public void Our_master_refuses_testpmds_zero_copy_memory_which_cannot_be_sealed()
+    {
+        // A zero-copy DPDK client exports its EAL memory as regions 1..n; under --no-huge that is
+        // memfd_create("nohuge", 0), which takes no seals. Unsealed, testpmd could shrink it under our
+        // mapping (SIGBUS), so our master refuses it, with a reason, and keeps listening.
+        string path = Paths.Socket();
+        using var listener = MemifListener.Listen(new MemifOptions { SocketPath = path, Role = MemifRole.Master });
+        StartTestpmd("client", path, ",zero-copy=yes", "--single-file-segments");
+        var clock = Stopwatch.StartNew();
+        while (listener.LastRejection is null && clock.Elapsed < TimeSpan.FromSeconds(20))
+            Assert.Null(listener.Accept(TimeSpan.FromMilliseconds(200)));
+        Assert.Equal("Region memfd cannot be sealed (made without MFD_ALLOW_SEALING)", listener.LastRejection);
     }
 
     public void Dispose()

@@ -10,29 +10,7 @@ public partial class EchoProcessTests
     [GeneratedRegex(@"^RESULT ok=(\d+) failed=(\d+) wall_ns=(\d+) bytes=(\d+) conn_min=(\d+) conn_max=(\d+)$", RegexOptions.Multiline)]
     private static partial Regex ResultLine();
 
-    private static Process Start(params string[] args)
-    {
-        var psi = new ProcessStartInfo(Paths.EchoBinary()) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (string a in args) psi.ArgumentList.Add(a);
-        return Process.Start(psi)!;
-    }
-
-    /// <summary>Starts the server and waits for its ready line.</summary>
-    private static Process StartServer(string socket, params string[] extra)
-    {
-        var server = Start(["server", "--memif-socket", socket, .. extra]);
-        var ready = server.StandardOutput.ReadLineAsync();
-        Assert.True(ready.Wait(TimeSpan.FromSeconds(20)), "no ready line");
-        Assert.Equal($"READY memif {socket}", ready.Result);
-        return server;
-    }
-
-    private static void StopServer(Process server)
-    {
-        Signals.Send(server, Signals.SIGTERM);
-        Assert.True(server.WaitForExit(5000), "server ignored SIGTERM");
-        Assert.Equal(0, server.ExitCode);
-    }
+    private static Process Start(params string[] args) => EchoServerProcess.StartProgram(args);
 
     [Theory]
     [InlineData("slave", "master", "memif-polling", 64)]
@@ -43,7 +21,7 @@ public partial class EchoProcessTests
     {
         string socket = Paths.Socket();
         string samples = Path.GetTempFileName();
-        var server = StartServer(socket, "--role", serverRole);
+        using var server = EchoServerProcess.Start(socket, "--role", serverRole);
         try
         {
             using var client = Start("client", "--memif-socket", socket, "--role", clientRole, "--payload", $"{frame}",
@@ -63,7 +41,7 @@ public partial class EchoProcessTests
         }
         finally
         {
-            StopServer(server);
+            server.Stop();
             File.Delete(samples);
         }
     }
@@ -73,7 +51,7 @@ public partial class EchoProcessTests
     {
         string socket = Paths.Socket();
         string dir = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Paths.EchoBinary())!, "../../../.."));
-        var server = StartServer(socket, "--config", Path.Combine(dir, "s.json"));
+        using var server = EchoServerProcess.Start(socket, "--config", Path.Combine(dir, "s.json"));
         try
         {
             for (int round = 0; round < 3; round++)
@@ -88,7 +66,7 @@ public partial class EchoProcessTests
         }
         finally
         {
-            StopServer(server);
+            server.Stop();
         }
     }
 
@@ -96,10 +74,9 @@ public partial class EchoProcessTests
     public void Slave_server_is_ready_before_the_master_exists_and_exits_on_sigterm()
     {
         string socket = Paths.Socket();
-        var server = StartServer(socket); // default role: slave, retrying against a missing socket
+        using var server = EchoServerProcess.Start(socket); // default role: slave, retrying against a missing socket
         Thread.Sleep(200);
-        Assert.False(server.HasExited);
-        StopServer(server);
+        server.Stop();
     }
 
     [Theory]

@@ -172,15 +172,12 @@ public class MalformedControlTests
         using var slave = MemifSlave.Connect(options, Wait);
         using var master = (await accept)!;
         // The slave's control socket is ours to abuse: an unknown type after CONNECT.
-        var raw = new RawPeer(new ControlChannel(Libc.fcntl(GetControlFd(slave), 1030 /* F_DUPFD_CLOEXEC */, 0)));
+        var raw = new RawPeer(new ControlChannel(Libc.fcntl(slave.Control.Fd, 1030 /* F_DUPFD_CLOEXEC */, 0)));
         raw.Send(Message.Create((MessageType)77));
         Assert.False(master.Wait(2000) && master.Poll());
         Assert.Equal("Unknown message type", master.DisconnectReason);
         raw.Dispose();
     }
-
-    private static int GetControlFd(MemifConnection c) =>
-        ((ControlChannel)typeof(MemifConnection).GetField("_control", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(c)!).Fd;
 
     public static TheoryData<string, string> SlaveCases => new()
     {

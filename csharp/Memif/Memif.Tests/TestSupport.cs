@@ -101,6 +101,26 @@ internal static class Frames
         Assert.True(c.Tx[q].TrySend(frame), "TX ring full");
         c.Tx[q].Flush();
     }
+
+    /// <summary>One 64-byte frame out on queue 0 and its echo back, MACs swapped.</summary>
+    public static void RoundTrip(MemifConnection c, ulong seq)
+    {
+        var frame = Make(64, seq);
+        // A master's TX has room only once the slave has posted buffers, which it does after CONNECTED.
+        Assert.True(SpinWait.SpinUntil(() => c.Tx[0].Free > 0, TimeSpan.FromSeconds(20)), "the peer never posted a buffer");
+        Send(c, 0, frame);
+        Assert.Equal(Swapped(frame), Receive(c, 0, TimeSpan.FromSeconds(20)));
+    }
+
+    /// <summary>Waits (generously) for the peer to end the link and returns why, as this side recorded it.</summary>
+    public static string WaitForDisconnect(MemifConnection c)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(20))
+            if (!c.Wait(100)) return c.DisconnectReason!;
+        Assert.Fail("the peer never ended the link");
+        return "";
+    }
 }
 
 /// <summary>Both ends of an in-process pair: the master accepts on a task while the slave connects.</summary>
@@ -144,6 +164,7 @@ internal sealed unsafe class RawPeer : IDisposable
     public Message Expect(MessageType type)
     {
         var r = Channel.Receive(5000);
+        if (r.Fd >= 0) Libc.close(r.Fd); // the raw peer never maps what it is sent
         Assert.Equal(ReceiveStatus.Message, r.Status);
         Assert.Equal(type, r.Message!.Type);
         return r.Message;

@@ -6,9 +6,12 @@ namespace Memif;
 
 /// <summary>
 /// One connected memif interface: the control channel, the mapped regions and a TX and RX queue
-/// per ring. A connection belongs to one thread: the data path is lock-free because only that
-/// thread touches the queues, and it also calls <see cref="Poll"/> or <see cref="Wait"/> so a
-/// DISCONNECT from the peer is noticed. After a disconnect the queues must not be used again.
+/// per ring. The data path is lock-free because one thread drives the queues, and that thread
+/// also calls <see cref="Poll"/> or <see cref="Wait"/> so a DISCONNECT from the peer is noticed.
+/// The link goes down exactly once (<see cref="Close"/>), whoever brings it down and on whatever
+/// thread: a peer's DISCONNECT or EOF, an impossible value a queue found in shared memory, or our
+/// own <see cref="Disconnect"/>. From then on the queues do nothing, and the regions stay mapped
+/// (as private zero pages) until nothing can point into them.
 /// </summary>
 public sealed unsafe class MemifConnection : IDisposable
 {
@@ -17,12 +20,15 @@ public sealed unsafe class MemifConnection : IDisposable
     private readonly List<int> _interruptFds;
     private readonly Action<MemifConnection>? _onClosed;
     private readonly Libc.PollFd[] _pollFds;
-    private bool _disposed;
+    private readonly LinkState _link;
+    private int _closed;
 
     internal MemifConnection(
-        MemifOptions options, ControlChannel control, Region[] regions, List<int> interruptFds,
+        MemifOptions options, ControlChannel control, Region[] regions, List<int> interruptFds, LinkState link,
         MemifTxQueue[] tx, MemifRxQueue[] rx, string peerName, string peerInterfaceName, Action<MemifConnection>? onClosed)
     {
+        _link = link;
+        link.Broken = reason => Close(reason, tellPeer: true);
         Options = options;
         _control = control;
         _regions = regions;
@@ -49,9 +55,12 @@ public sealed unsafe class MemifConnection : IDisposable
     public string PeerName { get; }
     /// <summary>The peer's interface name (CONNECT or CONNECTED).</summary>
     public string PeerInterfaceName { get; }
-    public bool IsConnected => !_disposed && DisconnectReason is null;
+    public bool IsConnected => _link.IsUp;
     /// <summary>Why the link went down: the peer's DISCONNECT reason, EOF, or our own complaint.</summary>
     public string? DisconnectReason { get; private set; }
+
+    /// <summary>Tests play a misbehaving peer through this.</summary>
+    internal ControlChannel Control => _control;
 
     /// <summary>Handles any pending control message without blocking. Returns <see cref="IsConnected"/>.</summary>
     public bool Poll()
@@ -90,48 +99,34 @@ public sealed unsafe class MemifConnection : IDisposable
     {
         if (r.Fd >= 0) Libc.close(r.Fd); // nothing after CONNECT carries a descriptor
         if (r.Status == ReceiveStatus.Closed)
-        {
-            Down("peer closed the control channel");
-            return false;
-        }
-        var m = r.Message!;
-        if (r.Length != MemifConstants.MessageSize) return Refuse("Invalid message size");
-        if (m.Type == MessageType.Disconnect)
-        {
-            Down($"peer disconnected: {m.DisconnectReason}");
-            return false;
-        }
-        if (m.Type is MessageType.None or > MessageType.Disconnect) return Refuse("Unknown message type");
-        return Refuse("Unexpected message");
-    }
-
-    private bool Refuse(string reason)
-    {
-        _control.Send(Message.Disconnect(0, reason));
-        Down(reason);
+            Close("peer closed the control channel", tellPeer: false);
+        else if (r.Length != MemifConstants.MessageSize)
+            Close("Invalid message size", tellPeer: true);
+        else if (r.Message!.Type == MessageType.Disconnect)
+            Close($"peer disconnected: {r.Message.DisconnectReason}", tellPeer: false);
+        else if (r.Message.Type is MessageType.None or > MessageType.Disconnect)
+            Close("Unknown message type", tellPeer: true);
+        else
+            Close("Unexpected message", tellPeer: true); // the handshake is over: an ADD_REGION now would remap live memory
         return false;
     }
 
-    private void Down(string reason)
-    {
-        DisconnectReason ??= reason;
-        Release();
-    }
-
     /// <summary>Sends DISCONNECT with <paramref name="reason"/> and frees everything.</summary>
-    public void Disconnect(string reason = "Device closed")
-    {
-        if (IsConnected) _control.Send(Message.Disconnect(0, reason));
-        DisconnectReason ??= reason;
-        Release();
-    }
+    public void Disconnect(string reason = "Device closed") => Close(reason, tellPeer: true);
 
-    private void Release()
+    /// <summary>
+    /// The one way down, run once: the queues stop first (so another thread's data path backs off),
+    /// then the peer hears why, then every descriptor is closed and the regions retired rather than
+    /// unmapped, since a queue or a span may still point into them.
+    /// </summary>
+    private void Close(string reason, bool tellPeer)
     {
-        if (_disposed) return;
-        _disposed = true;
+        if (Interlocked.Exchange(ref _closed, 1) != 0) return;
+        DisconnectReason = reason;
+        _link.MarkDown();
+        if (tellPeer) _control.Send(Message.Disconnect(0, reason));
         _control.Dispose();
-        foreach (var region in _regions) region.Dispose();
+        foreach (var region in _regions) region.Retire();
         foreach (int fd in _interruptFds) Libc.close(fd);
         _interruptFds.Clear();
         _onClosed?.Invoke(this);

@@ -250,10 +250,13 @@ public sealed unsafe class MemifListener : IDisposable
         var m2sRings = Enumerable.Range(0, m2s).Select(i => Build(pending.M2S[i], RingDirection.M2S)).ToArray();
         if (s2mRings.Concat(m2sRings).Any(r => r.Cookie != MemifConstants.RingCookie)) return Refuse(control, pending, "Wrong ring cookie");
 
+        // Every index starts at 0, whatever the slave left there (DPDK and libmemif reset them at connect too).
+        foreach (var ring in s2mRings.Concat(m2sRings)) (ring.Head, ring.Tail) = ((ushort)0, (ushort)0);
         // We consume S2M: in polling mode ask the slave not to kick us.
         foreach (var ring in s2mRings) ring.Flags = iface.Mode == MemifMode.Polling ? MemifConstants.RingFlagMaskInt : (ushort)0;
-        var rx = s2mRings.Select(r => new MemifRxQueue(r, slave: false, regions, iface.BufferSize, 0, 0)).ToArray();
-        var tx = m2sRings.Select(r => new MemifTxQueue(r, slave: false, regions, iface.BufferSize, 0, 0)).ToArray();
+        var link = new LinkState();
+        var rx = s2mRings.Select(r => new MemifRxQueue(r, slave: false, regions, iface.BufferSize, 0, 0, link)).ToArray();
+        var tx = m2sRings.Select(r => new MemifTxQueue(r, slave: false, regions, iface.BufferSize, 0, 0, link)).ToArray();
 
         if (!control.Send(Message.Connect(MessageType.Connected, iface.InterfaceName))) return Gone(control, pending, "slave closed the connection before CONNECTED");
 
@@ -263,7 +266,7 @@ public sealed unsafe class MemifListener : IDisposable
         lock (_connected) _connected.Add(iface.InterfaceId);
         var effective = iface with { Queues = Math.Min(s2m, m2s) };
         // The connection may be closed on another thread than the one accepting: lock the id set.
-        return new MemifConnection(effective, control, regions, fds, tx, rx, slaveName, slaveInterface,
+        return new MemifConnection(effective, control, regions, fds, link, tx, rx, slaveName, slaveInterface,
             c => { lock (_connected) _connected.Remove(c.InterfaceId); });
     }
 

@@ -47,10 +47,12 @@ public unsafe ref struct MemifPacket
 }
 
 /// <summary>
-/// The consumer side of one ring. Every descriptor is read once into locals and bounds-checked
-/// before its bytes are touched (as master: region, offset, length against the mapped regions;
-/// as slave: length against its own buffer size, the address coming from its own layout).
-/// Bad descriptors are skipped and counted, never trusted.
+/// The consumer side of one ring. The peer's index is checked before it is believed (forward
+/// only, at most one ring past what we released), and every descriptor is read once into locals
+/// and bounds-checked before its bytes are touched (as master: region, offset, length against
+/// the mapped regions; as slave: inside the buffer it posted in that slot). A value no honest
+/// peer writes fails the link (a DISCONNECT with the reason); an empty descriptor is skipped and
+/// counted. Once the link is down every call returns nothing.
 /// </summary>
 public sealed unsafe class MemifRxQueue
 {
@@ -62,6 +64,7 @@ public sealed unsafe class MemifRxQueue
     private readonly ushort _slotRegion;
     private readonly uint _slotOffset;
     private readonly int _bufferSize;
+    private readonly LinkState _link;
 
     private ushort _cursor;   // next slot to read
     private ushort _released; // slots before this were given back
@@ -70,8 +73,9 @@ public sealed unsafe class MemifRxQueue
     private readonly nint[] _chainPtr;
     private readonly int[] _chainLen;
 
-    internal MemifRxQueue(Ring ring, bool slave, Region[] regions, int bufferSize, ushort slotRegion, uint slotOffset)
+    internal MemifRxQueue(Ring ring, bool slave, Region[] regions, int bufferSize, ushort slotRegion, uint slotOffset, LinkState link)
     {
+        _link = link;
         _ring = ring;
         _slave = slave;
         _regions = regions;
@@ -80,7 +84,9 @@ public sealed unsafe class MemifRxQueue
         _slotRegion = slotRegion;
         _slotOffset = slotOffset;
         if (slave) _slotBase = regions[slotRegion].Base + slotOffset;
-        _cursor = _released = _available = ring.Tail;
+        // Indices start at 0 on every connect (the slave initialises its rings, the master resets
+        // them before CONNECTED): nothing is taken from the peer's memory unchecked.
+        _cursor = _released = _available = 0;
         _chainPtr = new nint[_ringSize];
         _chainLen = new int[_ringSize];
     }
@@ -90,14 +96,14 @@ public sealed unsafe class MemifRxQueue
     internal Ring Ring => _ring;
     public int InterruptFd => _ring.InterruptFd;
 
-    /// <summary>Descriptors that pointed outside the regions, had length 0 or overran a buffer.</summary>
+    /// <summary>Frames skipped: an empty descriptor, or a chain that could never complete.</summary>
     public long BadDescriptors { get; private set; }
 
     /// <summary>Slave side: posts every slot as an empty buffer (done once the link is up).</summary>
     internal void PostAll()
     {
         ushort head = (ushort)(_released + _ringSize);
-        for (ushort i = _ring.Head; i != head; i++) PostSlot(i);
+        for (ushort i = _released; i != head; i++) PostSlot(i);
         _ring.Head = head;
     }
 
@@ -115,18 +121,23 @@ public sealed unsafe class MemifRxQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool Refresh()
     {
-        ushort available = _slave ? _ring.Tail : _ring.Head;
-        // Never believe more than a ring's worth, whatever index the peer wrote.
-        if ((ushort)(available - _released) > _ringSize) available = (ushort)(_released + _ringSize);
-        _available = available;
-        return _cursor != available;
+        ushort index = _slave ? _ring.Tail : _ring.Head;
+        // Master: the slave may fill at most a ring past what we released. Slave: we posted exactly that far.
+        ushort limit = (ushort)(_released + _ringSize);
+        if (!Ring.IndexAllowed(index, _available, limit))
+        {
+            _link.Fail(_ring.IndexProblem(_slave ? "tail" : "head", index, _available, limit));
+            return false;
+        }
+        _available = index;
+        return _cursor != index;
     }
 
     /// <summary>True when at least one slot is waiting; reads the peer's index only when the cached one is used up.</summary>
     public bool HasPending
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => _cursor != _available || Refresh();
+        get => _link.IsUp && (_cursor != _available || Refresh());
     }
 
     /// <summary>Frames waiting right now (refreshes the peer's index).</summary>
@@ -134,34 +145,50 @@ public sealed unsafe class MemifRxQueue
     {
         get
         {
+            if (!_link.IsUp) return 0;
             Refresh();
             return (ushort)(_available - _cursor);
         }
     }
 
+    /// <summary>
+    /// Reads and checks one descriptor. False for an empty one (skip it) and for one pointing where
+    /// it must not (the link has failed by then: callers stop when <see cref="LinkState.IsUp"/> is false).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool Resolve(int index, out byte* data, out int length, out bool more)
     {
         int slot = index & (_ringSize - 1);
         Descriptor* d = _ring.Desc(slot);
         ushort flags = d->Flags;
+        ushort region = d->Region;
+        uint offset = d->Offset;
         uint len = d->Length;
         more = (flags & MemifConstants.DescFlagNext) != 0;
         length = (int)len;
         if (_slave)
         {
-            // The master only writes length and flags into our buffers; the address is ours.
-            data = _slotBase + (nint)slot * _bufferSize;
-            return len != 0 && len <= (uint)_bufferSize;
+            // The master writes into the buffer we posted in this slot, and nowhere else.
+            uint posted = _slotOffset + (uint)(slot * _bufferSize);
+            uint skip = offset - posted; // wraps to huge when offset < posted
+            if (region == _slotRegion && skip <= (uint)_bufferSize && len <= (uint)_bufferSize - skip)
+            {
+                data = _slotBase + (nint)slot * _bufferSize + skip;
+                return len != 0;
+            }
+            _link.Fail(_ring.PostedBufferProblem(index, region, offset, len, _bufferSize));
         }
-        ushort region = d->Region;
-        uint offset = d->Offset;
-        if (region < _regions.Length && len != 0 && len <= int.MaxValue && _regions[region].Contains(offset, len))
+        else if (Ring.Fits(_regions, region, offset, len))
         {
             data = _regions[region].Base + offset;
-            return true;
+            return len != 0;
+        }
+        else
+        {
+            _link.Fail(_ring.DescriptorProblem(index, _regions, region, offset, len));
         }
         data = null;
+        length = 0;
         return false;
     }
 
@@ -171,7 +198,7 @@ public sealed unsafe class MemifRxQueue
     {
         while (true)
         {
-            if (_cursor == _available && !Refresh())
+            if (!_link.IsUp || (_cursor == _available && !Refresh()))
             {
                 packet = default;
                 return false;
@@ -186,7 +213,7 @@ public sealed unsafe class MemifRxQueue
                     return true;
                 }
                 BadDescriptors++;
-                continue;
+                continue; // the check at the top ends it if the link failed
             }
             int result = ReceiveChain(data, length, ok, out packet);
             if (result > 0) return true;
@@ -221,6 +248,7 @@ public sealed unsafe class MemifRxQueue
         bool more = true;
         while (more)
         {
+            if (!_link.IsUp) return -1;
             if (index == _available && !RefreshFor(index))
             {
                 // A chain as long as the ring can never complete: drop it rather than stall forever.
@@ -265,7 +293,7 @@ public sealed unsafe class MemifRxQueue
     public int Release()
     {
         int n = (ushort)(_cursor - _released);
-        if (n == 0) return 0;
+        if (n == 0 || !_link.IsUp) return 0;
         if (_slave)
         {
             ushort head = (ushort)(_cursor + _ringSize);

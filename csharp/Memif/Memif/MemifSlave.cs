@@ -112,21 +112,22 @@ public static unsafe class MemifSlave
             var connected = Step(control, Message.Connect(MessageType.Connect, o.InterfaceName), -1, MessageType.Connected, timeoutMs);
 
             var regionArray = regions.ToArray();
+            var link = new LinkState();
             var tx = new MemifTxQueue[s2m];
             var rx = new MemifRxQueue[m2s];
             for (int k = 0; k < ringCount; k++)
             {
                 if (k < s2m)
-                    tx[k] = new MemifTxQueue(rings[k], slave: true, regionArray, o.BufferSize, slotRegion[k], (uint)slotOffset[k]);
+                    tx[k] = new MemifTxQueue(rings[k], slave: true, regionArray, o.BufferSize, slotRegion[k], (uint)slotOffset[k], link);
                 else
                 {
-                    rx[k - s2m] = new MemifRxQueue(rings[k], slave: true, regionArray, o.BufferSize, slotRegion[k], (uint)slotOffset[k]);
+                    rx[k - s2m] = new MemifRxQueue(rings[k], slave: true, regionArray, o.BufferSize, slotRegion[k], (uint)slotOffset[k], link);
                     rx[k - s2m].PostAll(); // the master may write only into buffers we posted
                 }
             }
             var effective = o with { Queues = Math.Min(s2m, m2s), Log2RingSize = log2 };
             done = true;
-            return new MemifConnection(effective, control, regionArray, eventFds, tx, rx, hello.HelloName, connected.InterfaceName, null);
+            return new MemifConnection(effective, control, regionArray, eventFds, link, tx, rx, hello.HelloName, connected.InterfaceName, null);
         }
         finally
         {

@@ -44,7 +44,9 @@ public unsafe ref struct MemifBuffer
 /// <summary>
 /// The producer side of one ring. As slave it fills its own S2M slots (buffer addresses come from
 /// its own layout, never read back from shared memory); as master it fills the M2S slots the
-/// slave posted, bounds-checking each posted descriptor before writing a byte.
+/// slave posted, bounds-checking each posted descriptor before writing a byte. The peer's index
+/// must move forward and stay within the ring, or the link fails, as it does for a descriptor
+/// pointing outside the regions. Once the link is down every call does nothing.
 /// </summary>
 public sealed unsafe class MemifTxQueue
 {
@@ -57,14 +59,17 @@ public sealed unsafe class MemifTxQueue
     private readonly ushort _slotRegion;
     private readonly uint _slotOffset;
     private readonly int _bufferSize;
+    private readonly LinkState _link;
 
     private ushort _cursor;    // next slot to hand out
     private ushort _published; // what the peer has seen
     private ushort _limit;     // cached: slots before this are free
+    private ushort _peerIndex; // the peer's index as last read (slave: the master's tail; master: the slave's head)
     private ulong _sequence;
 
-    internal MemifTxQueue(Ring ring, bool slave, Region[] regions, int bufferSize, ushort slotRegion, uint slotOffset)
+    internal MemifTxQueue(Ring ring, bool slave, Region[] regions, int bufferSize, ushort slotRegion, uint slotOffset, LinkState link)
     {
+        _link = link;
         _ring = ring;
         _slave = slave;
         _regions = regions;
@@ -73,15 +78,15 @@ public sealed unsafe class MemifTxQueue
         _slotRegion = slotRegion;
         _slotOffset = slotOffset;
         if (slave) _slotBase = regions[slotRegion].Base + slotOffset;
-        // Master: start where the ring says (a fresh ring from the slave is at 0).
-        _cursor = _published = _limit = slave ? ring.Head : ring.Tail;
+        // Indices start at 0 on every connect (see MemifRxQueue); nothing is free until the first refresh.
+        _cursor = _published = _limit = _peerIndex = 0;
     }
 
     public int Index => _ring.Index;
     public int RingSize => _ringSize;
     internal Ring Ring => _ring;
 
-    /// <summary>Descriptors the peer posted that pointed outside its regions (skipped, sent back empty).</summary>
+    /// <summary>Empty buffers the peer posted (skipped, sent back empty).</summary>
     public long BadDescriptors { get; private set; }
 
     /// <summary>Buffers handed out and committed but not yet flushed.</summary>
@@ -92,6 +97,7 @@ public sealed unsafe class MemifTxQueue
     {
         get
         {
+            if (!_link.IsUp) return 0;
             Refresh();
             return (ushort)(_limit - _cursor);
         }
@@ -100,11 +106,17 @@ public sealed unsafe class MemifTxQueue
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Refresh()
     {
-        // Slave: the master's tail frees slots; master: the slave's head posts them.
-        ushort limit = _slave ? (ushort)(_ring.Tail + _ringSize) : _ring.Head;
-        // A peer cannot give us more than a ring's worth; clamp so a hostile index cannot make us lap the ring.
-        if ((ushort)(limit - _published) > _ringSize) limit = (ushort)(_published + _ringSize);
-        _limit = limit;
+        // Slave: the master's tail frees slots, and cannot pass our head. Master: the slave's head
+        // posts them, at most a ring past our tail.
+        ushort index = _slave ? _ring.Tail : _ring.Head;
+        ushort allowed = _slave ? _published : (ushort)(_published + _ringSize);
+        if (!Ring.IndexAllowed(index, _peerIndex, allowed))
+        {
+            _link.Fail(_ring.IndexProblem(_slave ? "tail" : "head", index, _peerIndex, allowed));
+            return;
+        }
+        _peerIndex = index;
+        _limit = _slave ? (ushort)(index + _ringSize) : index;
     }
 
     /// <summary>Dequeues the next free buffer, or returns false when the ring is full.</summary>
@@ -113,10 +125,15 @@ public sealed unsafe class MemifTxQueue
     {
         while (true)
         {
+            if (!_link.IsUp)
+            {
+                buffer = default;
+                return false;
+            }
             if (_cursor == _limit)
             {
                 Refresh();
-                if (_cursor == _limit)
+                if (_cursor == _limit || !_link.IsUp)
                 {
                     buffer = default;
                     return false;
@@ -138,8 +155,14 @@ public sealed unsafe class MemifTxQueue
             ushort region = d->Region;
             uint off = d->Offset;
             uint capacity = d->Length;
+            if (!Ring.Fits(_regions, region, off, capacity))
+            {
+                _link.Fail(_ring.DescriptorProblem(_cursor, _regions, region, off, capacity));
+                buffer = default;
+                return false;
+            }
             _cursor++;
-            if (region < _regions.Length && capacity != 0 && capacity <= int.MaxValue && _regions[region].Contains(off, capacity))
+            if (capacity != 0)
             {
                 buffer = new MemifBuffer(new Span<byte>(_regions[region].Base + off, (int)capacity), d, _sequence++);
                 return true;
@@ -191,7 +214,7 @@ public sealed unsafe class MemifTxQueue
     public int Flush()
     {
         int n = (ushort)(_cursor - _published);
-        if (n == 0) return 0;
+        if (n == 0 || !_link.IsUp) return 0;
         // Release store: descriptors and data become visible before the index.
         if (_slave) _ring.Head = _cursor;
         else _ring.Tail = _cursor;

@@ -26,10 +26,15 @@ internal static unsafe partial class Libc
     public const int F_GETFL = 3;
     public const int F_SETFL = 4;
     public const int F_ADD_SEALS = 1033;
+    public const int F_GET_SEALS = 1034;
     public const int F_SEAL_SHRINK = 2;
     public const int O_NONBLOCK = 0x800;
     public const int PROT_READ_WRITE = 3;
     public const int MAP_SHARED = 1;
+    public const int MAP_PRIVATE = 2;
+    public const int MAP_FIXED = 0x10;
+    public const int MAP_ANONYMOUS = 0x20;
+    public const int MAP_NORESERVE = 0x4000;
     public const int EFD_NONBLOCK = 0x800;
     public const int EFD_CLOEXEC = 0x80000;
     public const int SEEK_END = 2;
@@ -38,11 +43,13 @@ internal static unsafe partial class Libc
     public const short POLLERR = 0x8;
     public const short POLLHUP = 0x10;
 
+    public const int EPERM = 1;
     public const int EINTR = 4;
     public const int EAGAIN = 11;
     public const int ENOENT = 2;
     public const int ECONNREFUSED = 111;
     public const int EADDRINUSE = 98;
+    public const int EINVAL = 22;
 
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd

@@ -89,6 +89,38 @@ public sealed unsafe class Ring
         get => (Flags & MemifConstants.RingFlagMaskInt) != 0;
     }
 
+    /// <summary>For reasons: "S2M ring 0".</summary>
+    public string Name => $"{Direction} ring {Index}";
+
+    /// <summary>
+    /// A peer's index may only move forward, from <paramref name="previous"/> (what we last saw) up
+    /// to <paramref name="limit"/> (as far as we let it go). Anything else would have us walk
+    /// stale slots, or slots the peer does not own.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool IndexAllowed(ushort index, ushort previous, ushort limit) =>
+        (ushort)(index - previous) <= (ushort)(limit - previous);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal string IndexProblem(string field, ushort index, ushort previous, ushort limit) =>
+        (ushort)(previous - index) <= Size
+            ? $"{Name} {field} moved backwards from {previous} to {index}"
+            : $"{Name} {field} jumped ahead to {index} (at most {limit})";
+
+    /// <summary>True when a descriptor the peer wrote lies inside a mapped region (and fits a span).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static bool Fits(Region[] regions, ushort region, uint offset, uint length) =>
+        region < regions.Length && length <= int.MaxValue && regions[region].Contains(offset, length);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal string DescriptorProblem(int index, Region[] regions, ushort region, uint offset, uint length) =>
+        region >= regions.Length ? $"{Name} slot {index & Mask}: region {region} does not exist ({regions.Length} mapped)"
+        : $"{Name} slot {index & Mask}: offset {offset} + length {length} outside region {region} ({regions[region].Size} bytes)";
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    internal string PostedBufferProblem(int index, ushort region, uint offset, uint length, int bufferSize) =>
+        $"{Name} slot {index & Mask}: region {region} offset {offset} length {length} outside its posted {bufferSize}-byte buffer";
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Descriptor* Desc(int index) => (Descriptor*)(_header + MemifConstants.RingHeaderSize) + (index & Mask);
 
