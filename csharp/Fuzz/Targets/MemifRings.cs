@@ -51,7 +51,7 @@ sealed unsafe class MemifRings() : FuzzTarget("memif-rings", "MemifRxQueue and M
         for (var round = input[1..]; !round.IsEmpty && link.IsUp; round = round[Math.Min(ringBytes, round.Length)..])
         {
             WriteAsPeer(ring, round[..Math.Min(ringBytes, round.Length)]);
-            // Built after the first round: a master's queue starts from what the slave left in the ring.
+            // Built after the first round, so the peer's first indices are already in the ring when the queue starts (at 0, as a connected queue does).
             if (sending)
             {
                 tx ??= new MemifTxQueue(ring, slave: !master, memory.Regions, BufferSize, 0, BuffersAt, link);

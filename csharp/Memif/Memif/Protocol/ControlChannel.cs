@@ -96,7 +96,7 @@ public sealed unsafe class ControlChannel : IDisposable
         do n = Libc.recvmsg(_fd, &hdr, Libc.MSG_DONTWAIT | Libc.MSG_CMSG_CLOEXEC);
         while (n < 0 && Libc.LastError == Libc.EINTR);
         if (n < 0 && Libc.LastError == Libc.EAGAIN) return new Received(ReceiveStatus.Timeout, null, 0, -1, false);
-        if (n <= 0) return new Received(ReceiveStatus.Closed, null, 0, -1, false);
+        if (n < 0) return new Received(ReceiveStatus.Closed, null, 0, -1, false);
 
         int fd = -1;
         bool tooMany = (hdr.Flags & Libc.MSG_CTRUNC) != 0;
@@ -122,6 +122,15 @@ public sealed unsafe class ControlChannel : IDisposable
                 }
             }
             offset += (nuint)((len + 7) & ~7UL);
+        }
+
+        if (n == 0)
+        {
+            // 0 is the end of the stream, or an empty datagram: only a datagram carries descriptors,
+            // and those the kernel has installed already. Close them; the size is then invalid.
+            if (fd < 0) return new Received(ReceiveStatus.Closed, null, 0, -1, false);
+            Libc.close(fd);
+            return new Received(ReceiveStatus.Message, message, 0, -1, tooMany);
         }
 
         int length = (hdr.Flags & Libc.MSG_TRUNC) != 0 ? MemifConstants.MessageSize + 1 : (int)n;
