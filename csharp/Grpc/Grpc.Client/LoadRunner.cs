@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Bench.CommandLine;
 using GrpcBench.Protos;
 
 namespace GrpcBench.Client;
@@ -25,21 +26,7 @@ sealed class SlotStats
 /// <summary>The measurement as a whole, for the report.</summary>
 sealed record RunResult(
     SlotStats[] Slots, long Failed, long WallTicks, double WarmupSeconds, bool WarmupStable, IReadOnlyDictionary<string, long> FailureKinds,
-    ClientCpu ClientCpu);
-
-/// <summary>The client's own CPU time over the measured phase, user and kernel (all threads).</summary>
-readonly record struct ClientCpu(TimeSpan User, TimeSpan System)
-{
-    public TimeSpan Total => User + System;
-
-    public static ClientCpu Now()
-    {
-        using var self = Process.GetCurrentProcess();
-        return new(self.UserProcessorTime, self.PrivilegedProcessorTime);
-    }
-
-    public static ClientCpu operator -(ClientCpu a, ClientCpu b) => new(a.User - b.User, a.System - b.System);
-}
+    CpuTime ClientCpu);
 
 /// <summary>
 /// Drives N concurrent call slots: closed loop, or open loop at a fixed total rate with latency
@@ -82,7 +69,8 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
             tasks[i] = Task.Run(() => DriveAsync(slot, calls[slot], slots[slot]));
         }
         await Task.WhenAll(tasks);
-        var cpuAtEnd = ClientCpu.Now();
+        await _windowOpened.Task;
+        _window.Stop();
         _done.Cancel();
         await monitor;
         foreach (var call in calls) await call.DisposeAsync();
@@ -90,21 +78,21 @@ sealed class LoadRunner(ClientSettings settings, ILoadEngine engine)
         var first = slots.Where(s => s.Ok > 0).Select(s => s.FirstSend).DefaultIfEmpty(0).Min();
         var last = slots.Where(s => s.Ok > 0).Select(s => s.LastDone).DefaultIfEmpty(0).Max();
         var warmup = Math.Max(0, (Math.Min(_measureStart, Stopwatch.GetTimestamp()) - _t0) / (double)Stopwatch.Frequency);
-        return new RunResult(slots, _failed, last - first, warmup, _stable, _failureKinds, cpuAtEnd - await _cpuAtStart.Task);
+        return new RunResult(slots, _failed, last - first, warmup, _stable, _failureKinds, _window.Cpu);
     }
 
-    private readonly TaskCompletionSource<ClientCpu> _cpuAtStart = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // The client's own CPU time over the measured phase, for "client CPU per call"; its MEASURING
+    // line tells the harness to read the server's and the cores' at the same moment.
+    private readonly MeasuredWindow _window = new();
+    private readonly TaskCompletionSource _windowOpened = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private void StartMeasuring(long at)
     {
-        // The client's own CPU time over the measured phase, for "client CPU per call"; the
-        // MEASURING line tells the harness to read the server's and the cores' at the same moment.
         var delay = TimeSpan.FromSeconds(Math.Max(0, at - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency);
         _ = Task.Delay(delay).ContinueWith(_ =>
         {
-            _cpuAtStart.TrySetResult(ClientCpu.Now());
-            Console.Out.WriteLine("MEASURING");
-            Console.Out.Flush();
+            _window.Start();
+            _windowOpened.TrySetResult();
         });
         Volatile.Write(ref _stopAt, settings.Requests is null ? at + Ticks(settings.Duration.TotalSeconds) : long.MaxValue);
         Volatile.Write(ref _measureStart, at);

@@ -38,7 +38,7 @@ static class Report
         }
         if (ok > 0)
             output.WriteLine(string.Create(inv,
-                $"  client cpu    {run.ClientCpu.Total.TotalMicroseconds / ok:0.0} us per call ({run.ClientCpu.Total.TotalSeconds / Math.Max(seconds, 1e-9) * 100:0} % of one core)"));
+                $"  client cpu    {ClientCpuUs(run) / ok:0.0} us per call ({ClientCpuUs(run) / 1e6 / Math.Max(seconds, 1e-9) * 100:0} % of one core)"));
         var oneWay = run.Slots.SelectMany(x => x.OneWay).ToArray();
         if (oneWay.Length > 0)
         {
@@ -60,9 +60,11 @@ static class Report
         var perSlot = run.Slots.Select(x => x.Ok).ToArray();
         output.WriteLine(string.Create(inv,
             $"RESULT ok={ok} failed={run.Failed} wall_ns={(long)(seconds * 1e9)} bytes={bytes} conn_min={perSlot.Min()} conn_max={perSlot.Max()} " +
-            $"cpu_user_us={(long)run.ClientCpu.User.TotalMicroseconds} cpu_sys_us={(long)run.ClientCpu.System.TotalMicroseconds}"));
+            $"cpu_user_us={run.ClientCpu.UserUs} cpu_sys_us={run.ClientCpu.SysUs}"));
         output.Flush();
     }
+
+    private static double ClientCpuUs(RunResult run) => run.ClientCpu.UserUs + run.ClientCpu.SysUs;
 
     /// <summary>Raw little-endian u64 nanoseconds, one per successful request, no header.</summary>
     public static void WriteSamples(string path, RunResult run)

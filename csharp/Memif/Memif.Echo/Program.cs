@@ -11,7 +11,7 @@ const string Usage = """
       Memif.Echo server --memif-socket PATH [--role master|slave] [--mode polling|interrupt] [--config s.json]
                         [--interface-id N] [--queues N] [--secret S]
       Memif.Echo client --memif-socket PATH [--payload BYTES] [--workload memif-polling|memif-interrupt]
-                        [--duration S] [--samples PATH] [--in-flight FRAMES] [--timeout S] [--config c.json]
+                        [--duration S] [--warmup S] [--samples PATH] [--in-flight FRAMES] [--timeout S] [--config c.json]
                         [--role master|slave] [--interface-id N] [--queues N] [--secret S] [--connections 1]
     --in-flight: frames in flight across all queues (the window; default 64, or "window" in the config).
     --connections: only 1, one memif connection per interface (more load: --queues, --in-flight).
@@ -90,7 +90,7 @@ static int RunClient(string[] args, CancellationToken stop)
     var a = new CommandArguments(args,
     [
         "memif-socket", "role", "mode", "config", "interface-id", "queues", "secret",
-        "payload", "workload", "duration", "samples", "connections", "in-flight", "timeout", "rate",
+        "payload", "workload", "duration", "samples", "connections", "in-flight", "timeout", "rate", "warmup",
     ]);
     if (a.Number("rate", 0, 0, 1e12) > 0) throw new UsageException("--rate (open loop) is not supported over memif; --in-flight sets the load");
     // The contract's --connections counts transport connections: a memif client has one per interface.
@@ -110,6 +110,7 @@ static int RunClient(string[] args, CancellationToken stop)
     if (!a.Has("mode") && workloadMode is { } wm) options = options with { Mode = wm };
     int frameSize = a.Integer("payload", 64, EthernetFrame.MinBenchmarkFrame, 65535);
     var duration = TimeSpan.FromSeconds(a.Number("duration", 5, 0.001, 86400));
+    var warmup = TimeSpan.FromSeconds(a.Number("warmup", 0, 0, 86400));
     var timeout = TimeSpan.FromSeconds(a.Number("timeout", 30, 0.1, 3600));
     int segments = (frameSize + options.BufferSize - 1) / options.BufferSize;
     int maxWindow = options.Queues * (options.RingSize / segments);
@@ -149,12 +150,23 @@ static int RunClient(string[] args, CancellationToken stop)
     }
 
     LoadResult r;
+    string cpuKeys;
     using (listener)
     using (connection)
     {
         Console.Error.WriteLine($"memif client: connected to '{connection.PeerName}', {connection.Options.Queues} queue(s), ring {connection.Options.RingSize}, {connection.Options.Mode}");
+        if (warmup > TimeSpan.Zero)
+        {
+            // The same load on the same connection, unrecorded: the rings, caches and JIT settle first.
+            var w = new LoadClient(connection, new LoadSettings(frameSize, window, warmup, timeout, SamplesPath: null), stop).Run();
+            if (w.Failed > 0) Console.Error.WriteLine($"memif client: warm-up: {w.Failed} frames failed");
+        }
+        var measured = new MeasuredWindow();
+        measured.Start();
         r = new LoadClient(connection, new LoadSettings(frameSize, window, duration, timeout, a.Text("samples")), stop).Run();
+        measured.Stop();
         connection.Disconnect("load finished");
+        cpuKeys = measured.ResultKeys;
     }
     double seconds = r.WallNs / 1e9;
     double mpps = seconds > 0 ? r.Ok / seconds / 1e6 : 0;
@@ -163,6 +175,6 @@ static int RunClient(string[] args, CancellationToken stop)
     if (r.Late > 0 || r.Unexpected > 0)
         Console.Error.WriteLine($"memif client: {r.Late} late echoes (of frames already counted failed after --timeout; not counted again), " +
                                 $"{r.Unexpected} unexpected frames (matching nothing sent; not counted as requests)");
-    Console.Out.WriteLine($"RESULT ok={r.Ok} failed={r.Failed} wall_ns={r.WallNs} bytes={r.Bytes} conn_min={r.ConnMin} conn_max={r.ConnMax}");
+    Console.Out.WriteLine($"RESULT ok={r.Ok} failed={r.Failed} wall_ns={r.WallNs} bytes={r.Bytes} conn_min={r.ConnMin} conn_max={r.ConnMax} {cpuKeys}");
     return r.Failed == 0 && r.Ok > 0 ? 0 : 1;
 }

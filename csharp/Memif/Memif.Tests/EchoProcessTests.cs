@@ -7,7 +7,7 @@ namespace Memif.Tests;
 /// <summary>The echo server and load client as the harness runs them: separate processes, contract arguments.</summary>
 public partial class EchoProcessTests
 {
-    [GeneratedRegex(@"^RESULT ok=(\d+) failed=(\d+) wall_ns=(\d+) bytes=(\d+) conn_min=(\d+) conn_max=(\d+)$", RegexOptions.Multiline)]
+    [GeneratedRegex(@"^RESULT ok=(\d+) failed=(\d+) wall_ns=(\d+) bytes=(\d+) conn_min=(\d+) conn_max=(\d+)(?: cpu_user_us=(\d+) cpu_sys_us=(\d+))?$", RegexOptions.Multiline)]
     private static partial Regex ResultLine();
 
     private static Process Start(params string[] args) => EchoServerProcess.StartProgram(args);
@@ -25,7 +25,7 @@ public partial class EchoProcessTests
         try
         {
             using var client = Start("client", "--memif-socket", socket, "--role", clientRole, "--payload", $"{frame}",
-                "--workload", workload, "--duration", "0.5", "--connections", "1", "--in-flight", "16", "--samples", samples, "--timeout", "20");
+                "--workload", workload, "--duration", "0.5", "--warmup", "0.2", "--connections", "1", "--in-flight", "16", "--samples", samples, "--timeout", "20");
             string stdout = client.StandardOutput.ReadToEnd();
             string stderr = client.StandardError.ReadToEnd();
             Assert.True(client.WaitForExit(30_000));
@@ -36,8 +36,12 @@ public partial class EchoProcessTests
             Assert.True(ok > 0);
             Assert.Equal("0", m.Groups[2].Value);
             Assert.Equal(ok * frame, long.Parse(m.Groups[4].Value));
-            Assert.Equal(ok * 8, new FileInfo(samples).Length);
+            Assert.Equal(ok * 8, new FileInfo(samples).Length); // nothing of the warm-up
             Assert.Contains("C# memif:", stdout);
+            // The timed window opens with its own line, after the warm-up, and the client's CPU over it is reported.
+            Assert.Single(stdout.Split('\n'), l => l.Trim() == "MEASURING");
+            Assert.True(stdout.IndexOf("MEASURING", StringComparison.Ordinal) < m.Index);
+            Assert.True(m.Groups[7].Success && long.Parse(m.Groups[7].Value) + long.Parse(m.Groups[8].Value) > 0, stdout);
         }
         finally
         {

@@ -1,13 +1,13 @@
 using System.Runtime.InteropServices;
 
-namespace Bench.Echo;
+namespace Bench.CommandLine;
 
 /// <summary>
-/// The measured window. <see cref="Start"/> prints <c>MEASURING</c>, where the harness takes its first
+/// A contract client's measured window (docs/contract.md), shared by the C# clients. <see cref="Start"/> prints <c>MEASURING</c>, where the harness takes its first
 /// readings of the server's CPU and the cores' busy time, so the client's own start-up, JIT, warm-up
 /// and connects stay out of every CPU figure; RESULT reports the client's CPU between Start and Stop.
 /// </summary>
-sealed class MeasuredWindow
+public sealed class MeasuredWindow
 {
     private CpuTime _start, _stop;
 
@@ -21,10 +21,13 @@ sealed class MeasuredWindow
     public void Stop() => _stop = CpuTime.Now();
 
     public CpuTime Cpu => new(_stop.UserUs - _start.UserUs, _stop.SysUs - _start.SysUs);
+
+    /// <summary>The RESULT line's keys for it: `cpu_user_us=.. cpu_sys_us=..`.</summary>
+    public string ResultKeys => $"cpu_user_us={Cpu.UserUs} cpu_sys_us={Cpu.SysUs}";
 }
 
 /// <summary>CPU time this process has used, all threads, in microseconds.</summary>
-readonly partial record struct CpuTime(long UserUs, long SysUs)
+public readonly partial record struct CpuTime(long UserUs, long SysUs)
 {
     private const int RUSAGE_SELF = 0;
 
