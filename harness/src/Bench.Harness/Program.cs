@@ -44,7 +44,7 @@ try
         "list" => Commands.List(root, reader),
         "build" => await Commands.BuildAsync(root, reader, stop.Token),
         "serve" => await Commands.ServeAsync(root, reader, stop.Token),
-        "report" => Commands.Report(reader),
+        "report" => Commands.Report(root, reader),
         "compare" => Commands.Compare(reader),
         "load" => await Commands.LoadAsync(root, reader, stop.Token),
         "bench" => await Commands.MicrobenchAsync(root, reader, stop.Token),

@@ -62,8 +62,9 @@ public static class AbRunner
         var progress = new Progress(pairs.Count * 2 * runsPerSide + (build ? implementations.Sum(i => BuildStage.Folders(i).Count) : 0));
         Console.Error.WriteLine($"bench: A/B run {runId}: A = {a}, B = {b}; {pairs.Count} experiments x {s.Blocks} blocks (A B B A, then B A A B), " +
             $"{runsPerSide} runs a side; results in {dir}");
-        await File.WriteAllTextAsync(Path.Combine(dir, "machine.json"),
-            JsonSerializer.Serialize(await MachineFacts.ReadAsync(), new JsonSerializerOptions { WriteIndented = true }), cancel);
+        // The set's machine, and each side's (each side is a result set of its own).
+        var machine = JsonSerializer.Serialize(await MachineFacts.ReadAsync(), new JsonSerializerOptions { WriteIndented = true });
+        foreach (var folder in new[] { dir, sides[0].Dir, sides[1].Dir }) await File.WriteAllTextAsync(Path.Combine(folder, "machine.json"), machine, cancel);
 
         var interrupted = false;
         try
@@ -87,7 +88,9 @@ public static class AbRunner
             foreach (var side in sides) side.Dispose();
         }
 
-        foreach (var side in sides.Where(x => File.Exists(x.Csv.Path))) ReportWriter.WriteFromCsv(side.Csv.Path, side.Dir);
+        for (var i = 0; i < 2; i++)
+            if (File.Exists(sides[i].Csv.Path))
+                ReportWriter.Write(sides[i].Dir, await ResultSet.OfSuiteAsync(sides[i].Csv.Path, s.Run, sides[i].Revision.Root, implementations[i]));
         var comparison = Comparison.Compute(sides[0].Rows, sides[1].Rows, s.Threshold, s.Alpha);
         var report = AbReport.Write(dir, a, b, s, comparison, sides[0].Rows, sides[1].Rows, notRun);
         Console.WriteLine(File.ReadAllText(report));

@@ -16,6 +16,9 @@ public static class BuildStage
     public static IReadOnlyList<(string Folder, BuildSpec Spec)> Folders(IEnumerable<Implementation> implementations) =>
         implementations.Select(i => (i.Folder, i.Build)).Distinct().ToList();
 
+    /// <summary>The name of a folder's build log in a result set, e.g. build-csharp-Echo.log.</summary>
+    public static string LogFile(string repoRoot, string folder) => $"build-{Path.GetRelativePath(repoRoot, folder).Replace('/', '-')}.log";
+
     /// <summary>
     /// Builds each folder once; returns folder -> why its build failed (empty when all built).
     /// Each folder's log is written to <paramref name="logDir"/> when given, else printed when the build fails.
@@ -29,7 +32,7 @@ public static class BuildStage
             var name = Path.GetRelativePath(repoRoot, folder);
             var outcome = await Builder.BuildAsync(folder, spec, Deadline, cancel, force);
             if (logDir is not null)
-                await File.WriteAllTextAsync(Path.Combine(logDir, $"build-{name.Replace('/', '-')}.log"), outcome.Log, cancel);
+                await File.WriteAllTextAsync(Path.Combine(logDir, LogFile(repoRoot, folder)), outcome.Log, cancel);
             else if (!outcome.Succeeded)
                 Console.Error.WriteLine(outcome.Log);
             progress.Step($"build {name} ({spec.Toolchain}): {(!outcome.Succeeded ? outcome.Error : outcome.UpToDate ? "up to date" : $"ok in {outcome.Took.TotalSeconds:F0} s")}");

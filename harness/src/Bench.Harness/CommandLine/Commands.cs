@@ -80,7 +80,8 @@ public static class Commands
             ClientCpus: a.Text("--client-cpus") ?? DefaultCpus(1),
             ClientTimeout: a.Number("--timeout", 0.1, 3600) is { } t ? TimeSpan.FromSeconds(t) : null,
             KeepSamples: a.Flag("--keep-samples"),
-            SteadyWarmupCap: TimeSpan.FromSeconds(a.Number("--warmup-cap", 0, 3600) ?? (quick ? 4 : 60)));
+            SteadyWarmupCap: TimeSpan.FromSeconds(a.Number("--warmup-cap", 0, 3600) ?? (quick ? 4 : 60)),
+            ClientWarmupS: a.Number("--client-warmup", 0, 3600) ?? (quick ? 0.5 : 1));
         var build = !a.Flag("--no-build");
         var results = Path.GetFullPath(a.Text("--results") ?? Path.Combine(root, "results"));
         foreach (var w in options.Workloads ?? [])
@@ -267,25 +268,35 @@ public static class Commands
         return await tool.RunAdapterAsync(contractArguments, cancel);
     }
 
-    public static int Report(ArgReader a)
+    /// <summary>`report PATH`: redraws a result set from its runs.csv or its results.json.</summary>
+    public static int Report(string root, ArgReader a)
     {
-        var csv = a.Positional() ?? throw new UsageException("report needs a RUNS.csv");
-        var outDir = a.Text("--out") ?? Path.GetDirectoryName(Path.GetFullPath(csv))!;
+        var path = a.Positional() ?? throw new UsageException("report needs a runs.csv or a results.json");
+        var outDir = a.Text("--out") ?? Path.GetDirectoryName(Path.GetFullPath(path))!;
         a.EnsureEmpty();
-        var summary = ReportWriter.WriteFromCsv(csv, outDir);
-        Console.Error.WriteLine($"bench: wrote {summary} and its charts");
+        var set = ResultSet.Read(path);
+        // A set from before results.json names no implementations: this repository's catalog says what they are.
+        if (set.Implementations.Count == 0)
+            set = set with
+            {
+                Implementations = [.. ImplementationCatalog.Discover(root).All.Where(i => set.Rows.Any(r => r.Server == i.Name || r.Client == i.Name))
+                    .Select(i => ImplementationFacts.Of(i, root))],
+            };
+        var summary = ReportWriter.Write(outDir, set);
+        Console.Error.WriteLine($"bench: wrote {summary}, its charts, {ResultsJson.FileName} and {ResultsPage.FileName}");
         return 0;
     }
 
     public static int Compare(ArgReader a)
     {
-        var baseCsv = a.Positional() ?? throw new UsageException("compare needs BASE.csv and NEW.csv");
-        var newCsv = a.Positional() ?? throw new UsageException("compare needs BASE.csv and NEW.csv");
+        // Each side is a runs.csv or a results.json.
+        var baseCsv = a.Positional() ?? throw new UsageException("compare needs BASE and NEW (runs.csv or results.json each)");
+        var newCsv = a.Positional() ?? throw new UsageException("compare needs BASE and NEW (runs.csv or results.json each)");
         var threshold = a.Number("--threshold", 0, 1000) ?? 10;
         var alpha = a.Number("--alpha", 0.0001, 0.5) ?? 0.05;
         var outDir = a.Text("--out") ?? Path.GetDirectoryName(Path.GetFullPath(newCsv))!;
         a.EnsureEmpty();
-        var comparison = Comparison.Compute(ResultsCsv.Read(baseCsv), ResultsCsv.Read(newCsv), threshold / 100, alpha);
+        var comparison = Comparison.Compute(ResultSet.Read(baseCsv).Rows, ResultSet.Read(newCsv).Rows, threshold / 100, alpha);
         var path = comparison.Write(outDir, baseCsv, newCsv);
         Console.WriteLine(File.ReadAllText(path));
         Console.Error.WriteLine($"bench: {Comparison.Plural(comparison.Broken, "broken experiment")} (new failures, lost repeats, missing), "

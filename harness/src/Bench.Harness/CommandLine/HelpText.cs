@@ -33,9 +33,11 @@ public static class HelpText
                    [--workload W] [--payload B] [--rate R]
                                    build NAME's client if needed and run it alone against a running
                                    server (e.g. one from 'serve'), with the suite's defaults
-          report RUNS.csv [--out DIR]
-                                   redraw summary.md and every chart from a CSV (old ones too)
-          compare BASE.csv NEW.csv [--threshold PCT] [--alpha P] [--out DIR]
+          report RUNS.csv|results.json [--out DIR]
+                                   redraw summary.md, every chart, results.json and index.html
+                                   from a result set's runs.csv (old ones too) or its results.json
+          compare BASE NEW [--threshold PCT] [--alpha P] [--out DIR]
+                                   (each a runs.csv or a results.json)
                                    changes per implementation and workload; exit 1 when an experiment
                                    broke (new failed runs, fewer good repeats, missing) or a figure
                                    regressed beyond the noise (exact Mann-Whitney U on the repeats)
@@ -84,6 +86,9 @@ public static class HelpText
           --warmups N              warm-up passes for bursts and open-loop runs, not recorded (default 1)
           --warmup-cap S           closed-loop runs warm up in 1 s passes until three in a row agree
                                    within 5%, for at most S seconds (default 60, --quick 4; 0: off)
+          --client-warmup S        each measured run's client first loads the server for S seconds
+                                   on its own connections, unrecorded, then opens its timed window
+                                   (bursts: an unrecorded tenth first; default 1, --quick 0.5; 0: off)
           --duration S             seconds per persistent run (default 5)
           --rate R                 open-loop rate for persistent runs (default: half the measured
                                    closed-loop peak; 0 turns open loop off)

@@ -4,6 +4,7 @@ using System.Text;
 using Bench.Harness.Machine;
 using Bench.Harness.Microbench;
 using Bench.Harness.Results;
+using Bench.Harness.Workloads;
 
 namespace Bench.Harness.Report;
 
@@ -13,52 +14,67 @@ namespace Bench.Harness.Report;
 /// </summary>
 public static class ReportWriter
 {
-    /// <summary>Redraws a result set from its files: runs.csv, and machine.json and microbench.csv beside it when present.</summary>
-    public static string WriteFromCsv(string csvPath, string outDir)
-    {
-        var beside = Path.GetDirectoryName(Path.GetFullPath(csvPath))!;
-        return Write(outDir, ResultsCsv.Read(csvPath), ReadMachine(csvPath), MicrobenchRecord.ReadAll(Path.Combine(beside, "microbench.csv")));
-    }
+    /// <summary>Redraws a result set from its files: runs.csv or results.json, and machine.json and microbench.csv beside it when present.</summary>
+    public static string WriteFromCsv(string path, string outDir) => Write(outDir, ResultSet.Read(path));
 
-    public static string Write(string dir, IReadOnlyList<RunRecord> rows, MachineFacts? machine, IReadOnlyList<MicrobenchRecord>? microbench = null)
+    public static string Write(string dir, IReadOnlyList<RunRecord> rows, MachineFacts? machine, IReadOnlyList<MicrobenchRecord>? microbench = null) =>
+        Write(dir, new ResultSet(rows, machine, microbench ?? []));
+
+    /// <summary>Writes summary.md, its charts, results.json and the results page (index.html); returns the summary's path.</summary>
+    public static string Write(string dir, ResultSet set)
     {
         Directory.CreateDirectory(dir);
+        var rows = set.Rows;
         var stats = ExperimentStats.Group(rows);
-        var caption = machine is null ? "machine unknown" : $"{machine.Caption}; server cpu {rows.FirstOrDefault()?.ServerCpus}, client cpu {rows.FirstOrDefault()?.ClientCpus}";
+        var caption = set.Machine is null ? "machine unknown" : $"{set.Machine.Caption}; server cpu {rows.FirstOrDefault()?.ServerCpus}, client cpu {rows.FirstOrDefault()?.ClientCpus}";
         var charts = ChartCanvas.DrawAll(dir, stats, caption);
-        var md = Markdown(rows, stats, charts, machine, microbench ?? []);
+        var md = Markdown(rows, stats, charts, set.Machine, set.Microbench);
         var path = Path.Combine(dir, "summary.md");
         File.WriteAllText(path, md);
+        ResultsJson.Write(Path.Combine(dir, ResultsJson.FileName), set, stats, charts);
+        ResultsPage.Write(Path.Combine(dir, ResultsPage.FileName), set, stats, charts);
         return path;
     }
 
-    public static MachineFacts? ReadMachine(string csvPath)
+    public static MachineFacts? ReadMachine(string csvPath) => ResultSet.ReadMachine(Path.GetDirectoryName(Path.GetFullPath(csvPath))!);
+
+    /// <summary>The paragraph under the title of the summary and of the page.</summary>
+    public static string Intro(IReadOnlyList<RunRecord> rows)
     {
-        var path = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(csvPath))!, "machine.json");
-        return File.Exists(path) ? JsonSerializer.Deserialize<MachineFacts>(File.ReadAllText(path)) : null;
+        var ok = rows.Count(r => r.Status == RunStatus.Ok);
+        return $"{rows.Count} runs, {ok} ok, {rows.Count - ok} not ok. Figures are the median of the good repeats; " +
+               "the spread is min-max and the 95% confidence interval of the mean (Student t). Latency percentiles are computed by the " +
+               $"harness from every request's raw sample, recorded into an HdrHistogram ({LatencyHistogram.SignificantDigits} significant digits). " +
+               "`bound` names the pinned core that was saturated (>= 90% busy).";
     }
+
+    /// <summary>The title of the summary and of the page.</summary>
+    public static string Title(IReadOnlyList<RunRecord> rows) => $"Echo benchmark results: {string.Join(", ", rows.Select(r => r.RunId).Distinct())}";
+
+    /// <summary>The summary's sections in order, each with its experiments in the order its table lists them.</summary>
+    public static IEnumerable<(ReportSection Section, IReadOnlyList<ExperimentStats> Rows)> Sections(IReadOnlyList<ExperimentStats> stats) =>
+        stats.GroupBy(s => s.Workload.Section(s)).OrderBy(g => g.Key.Order)
+            .Select(g => (g.Key, (IReadOnlyList<ExperimentStats>)g.OrderBy(s => s.Connections).ThenBy(s => s.InFlight).ThenBy(s => s.Payload)
+                .ThenBy(s => s.Rate).ThenBy(s => s.Server).ThenBy(s => s.Generator).ToList()));
+
+    /// <summary>What a note under a section's table says it is about.</summary>
+    public static string NoteSubject(ExperimentStats e) => $"{e.Pair}, {e.Load}, {ChartCanvas.Bytes(e.Payload)}";
 
     private static string Markdown(IReadOnlyList<RunRecord> rows, IReadOnlyList<ExperimentStats> stats,
         IReadOnlyList<DrawnChart> charts, MachineFacts? machine, IReadOnlyList<MicrobenchRecord> microbench)
     {
         var md = new StringBuilder();
-        var runIds = string.Join(", ", rows.Select(r => r.RunId).Distinct());
-        md.AppendLine($"# Echo benchmark results: {runIds}");
+        md.AppendLine($"# {Title(rows)}");
         md.AppendLine();
-        var ok = rows.Count(r => r.Status == RunStatus.Ok);
-        md.AppendLine($"{rows.Count} runs, {ok} ok, {rows.Count - ok} not ok. Figures are the median of the good repeats; " +
-                      "the spread is min-max and the 95% confidence interval of the mean (Student t). Latency percentiles are computed by the " +
-                      "harness from every request's raw sample. `bound` names the pinned core that was saturated (>= 90% busy).");
+        md.AppendLine(Intro(rows));
         md.AppendLine();
 
-        foreach (var section in stats.GroupBy(s => s.Workload.Section(s)).OrderBy(g => g.Key.Order))
+        foreach (var (section, ordered) in Sections(stats))
         {
-            md.AppendLine($"## {section.Key.Title}");
+            md.AppendLine($"## {section.Title}");
             md.AppendLine();
-            var ordered = section.OrderBy(s => s.Connections).ThenBy(s => s.InFlight).ThenBy(s => s.Payload).ThenBy(s => s.Rate)
-                .ThenBy(s => s.Server).ThenBy(s => s.Generator).ToList();
             foreach (var line in SummaryColumns.Table(ordered)) md.AppendLine(line);
-            var notes = section.SelectMany(e => Anomalies.Explain(e).Select(n => $"- **{e.Pair}, {e.Load}, {ChartCanvas.Bytes(e.Payload)}**: {n}")).ToList();
+            var notes = ordered.SelectMany(e => Anomalies.Explain(e).Select(n => $"- **{NoteSubject(e)}**: {n}")).ToList();
             if (notes.Count > 0)
             {
                 md.AppendLine("What the counters say:");

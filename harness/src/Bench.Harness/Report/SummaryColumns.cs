@@ -43,7 +43,7 @@ public static class SummaryColumns
     public static IEnumerable<string> Table(IReadOnlyList<ExperimentStats> rows)
     {
         var cells = rows.Select(r => All.Select(c => c.Cell(r)).ToArray()).ToList();
-        var shown = Enumerable.Range(0, All.Count).Where(i => i < 5 || cells.Any(r => r[i] != "-")).ToList();
+        var shown = Shown(cells);
         yield return "| " + string.Join(" | ", shown.Select(i => All[i].Heading)) + " |";
         yield return "|" + string.Concat(shown.Select(_ => "---|"));
         foreach (var r in cells) yield return "| " + string.Join(" | ", shown.Select(i => r[i].Replace("|", "/"))) + " |";
@@ -51,6 +51,10 @@ public static class SummaryColumns
         yield return "<sub>" + string.Join("; ", shown.Select(i => $"**{All[i].Heading}**: {All[i].Legend}")) + ".</sub>";
         yield return "";
     }
+
+    /// <summary>The columns a table of these cells shows: the first five always, the rest where any row has a value.</summary>
+    public static IReadOnlyList<int> Shown(IReadOnlyList<string[]> cells) =>
+        Enumerable.Range(0, All.Count).Where(i => i < 5 || cells.Any(r => r[i] != "-")).ToList();
 
     private static string Spread(Summary? s) => s is null ? "-" :
         string.Create(CultureInfo.InvariantCulture, $"{s.Median:F1} [{s.Min:F1}-{s.Max:F1}] ({s.CiLow:F1}-{s.CiHigh:F1})");

@@ -40,6 +40,9 @@ public static class Figures
     public static readonly Figure WarmupS = new("warmup_s", "warm-up", "s", "F1", false,
         "seconds of unrecorded load before the measured repeats", r => r.WarmupS);
 
+    /// <summary>Every figure, in the order a report lists them.</summary>
+    public static readonly IReadOnlyList<Figure> All = [WallMs, ConnPerS, ReqPerS, P50, P90, P99, P999, ServerCpuPerRequest, ClientCpuPerRequest, ServerRss, WarmupS];
+
     /// <summary>The percentiles a latency chart draws, in order.</summary>
     public static readonly IReadOnlyList<Figure> Percentiles = [P50, P90, P99, P999];
 }

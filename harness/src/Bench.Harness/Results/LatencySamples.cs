@@ -3,8 +3,9 @@ using System.Buffers.Binary;
 namespace Bench.Harness.Results;
 
 /// <summary>
-/// A client's raw latency samples (little-endian u64 nanoseconds) and the one place where
-/// percentiles are computed, so every language's figures mean the same thing.
+/// A client's raw latency samples (little-endian u64 nanoseconds), read and checked in one place
+/// so every language's figures mean the same thing. The CSV's figures come from these samples
+/// recorded into a <see cref="LatencyHistogram"/>; the exact percentiles here are what it is held to.
 /// </summary>
 public sealed class LatencySamples
 {
@@ -17,6 +18,9 @@ public sealed class LatencySamples
     }
 
     public int Count => _sorted.Length;
+
+    /// <summary>The samples in nanoseconds, in ascending order.</summary>
+    public IReadOnlyList<long> Values => _sorted;
 
     public static LatencySamples ReadFile(string path)
     {

@@ -233,7 +233,8 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         if (clientUsage is { } c) (row.ClientUserMs, row.ClientSysMs, row.ClientPeakRssKb) = (c.UserMs, c.SystemMs, c.PeakRssKb);
         if (timed) (row.ClientUserMs, row.ClientSysMs) = (result!.WindowUsage!.Value.UserMs, result.WindowUsage.Value.SystemMs);
         FillCpu(row, from.Cpus, to.Cpus);
-        FillLatency(row, samplesPath);
+        // Measured repeats keep their distribution; the check and warm-up passes are not recorded.
+        FillLatency(row, samplesPath, repeat > 0 ? LatencyHistogram.LogPath(ResultSet, row) : null);
         if (!settings.KeepSamples) File.Delete(samplesPath);
         return row;
     }
@@ -302,7 +303,14 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
 
     private static int FirstCpu(string cpus) => int.Parse(cpus.Split(',', '-')[0], CultureInfo.InvariantCulture);
 
-    private static void FillLatency(RunRecord row, string samplesPath)
+    /// <summary>The result set's folder: where runs.csv is.</summary>
+    private string ResultSet => Path.GetDirectoryName(Path.GetFullPath(csv.Path))!;
+
+    /// <summary>
+    /// The latency columns, from the run's samples recorded into a histogram; the histogram is
+    /// written as an HdrHistogram log at <paramref name="logPath"/> when given.
+    /// </summary>
+    private static void FillLatency(RunRecord row, string samplesPath, string? logPath)
     {
         if (!File.Exists(samplesPath)) return;
         try
@@ -311,12 +319,9 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             if (samples.Count == 0) return; // a client that measures no latency (e.g. testpmd) writes none
             if (samples.Count != row.Ok && row.Status == RunStatus.Ok)
                 (row.Status, row.Error) = (RunStatus.ClientFailed, $"the samples file holds {samples.Count} samples but RESULT says ok={row.Ok}");
-            row.LatP50Us = samples.PercentileUs(50);
-            row.LatP90Us = samples.PercentileUs(90);
-            row.LatP99Us = samples.PercentileUs(99);
-            row.LatP999Us = samples.PercentileUs(99.9);
-            row.LatMaxUs = samples.MaxUs;
-            row.LatMeanUs = samples.MeanUs;
+            var histogram = LatencyHistogram.Record(samples.Values);
+            histogram.Fill(row);
+            if (logPath is not null) histogram.WriteLog(logPath, row.Timestamp, DateTimeOffset.UtcNow);
         }
         catch (InvalidDataException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, x.Message); }
     }

@@ -57,7 +57,7 @@ public static partial class SuiteRunner
             Directory.Delete(scratch, recursive: true);
         }
 
-        if (File.Exists(csv.Path)) ReportWriter.WriteFromCsv(csv.Path, dir);
+        if (File.Exists(csv.Path)) ReportWriter.Write(dir, await ResultSet.OfSuiteAsync(csv.Path, settings, repoRoot, implementations));
         PointLatestAt(resultsRoot, runId);
         var bad = rows.Count(r => r.Status != RunStatus.Ok);
         Console.Error.WriteLine($"bench: {rows.Count} runs, {bad} not ok; summary: {Path.Combine(dir, "summary.md")}");
