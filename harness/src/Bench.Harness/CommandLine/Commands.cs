@@ -75,12 +75,13 @@ public static class Commands
         };
         var settings = new RunSettings(
             Repeats: a.Int("--repeats", 1, 1000) ?? (repeats > 0 && quick ? 2 : repeats),
-            Warmups: a.Int("--warmups", 0, 100) ?? 1,
+            // --quick: a burst's client warms both sides with its own unrecorded tenth (--client-warmup).
+            Warmups: a.Int("--warmups", 0, 100) ?? (quick ? 0 : 1),
             ServerCpus: a.Text("--server-cpus") ?? DefaultCpus(0),
             ClientCpus: a.Text("--client-cpus") ?? DefaultCpus(1),
             ClientTimeout: a.Number("--timeout", 0.1, 3600) is { } t ? TimeSpan.FromSeconds(t) : null,
             KeepSamples: a.Flag("--keep-samples"),
-            SteadyWarmupCap: TimeSpan.FromSeconds(a.Number("--warmup-cap", 0, 3600) ?? (quick ? 4 : 60)),
+            SteadyWarmupCap: TimeSpan.FromSeconds(a.Number("--warmup-cap", 0, 3600) ?? (quick ? 3 : 60)),
             ClientWarmupS: a.Number("--client-warmup", 0, 3600) ?? (quick ? 0.5 : 1));
         var build = !a.Flag("--no-build");
         var results = Path.GetFullPath(a.Text("--results") ?? Path.Combine(root, "results"));

@@ -71,7 +71,8 @@ public static class HelpText
                                    own clients only (a 1,000-connection burst, 1,000 held
                                    connections x 1 s closed loop, 16 gRPC calls or memif frames
                                    in flight, one transport per variant, 64 B memif frames),
-                                   2 repeats, warm-ups capped at 4 s
+                                   2 repeats, warm-ups capped at 3 s, bursts warmed by their
+                                   client's own tenth only
           --only NAME[,NAME..]     just these implementations (see 'list')
           --workload W[,W..]       these workloads only (default: every one):
         {{WorkloadList}}
@@ -83,9 +84,9 @@ public static class HelpText
                                    connection always carries one
           --payload B[,B..]        payload bytes (default 100)
           --repeats N              measured repeats per experiment (default 5), after 1 warm-up
-          --warmups N              warm-up passes for bursts and open-loop runs, not recorded (default 1)
+          --warmups N              warm-up passes for bursts and open-loop runs, not recorded (default 1, --quick 0)
           --warmup-cap S           closed-loop runs warm up in 1 s passes until three in a row agree
-                                   within 5%, for at most S seconds (default 60, --quick 4; 0: off)
+                                   within 5%, for at most S seconds (default 60, --quick 3; 0: off)
           --client-warmup S        each measured run's client first loads the server for S seconds
                                    on its own connections, unrecorded, then opens its timed window
                                    (bursts: an unrecorded tenth first; default 1, --quick 0.5; 0: off)
