@@ -27,9 +27,9 @@ public static class AbReport
             md.AppendLine($"| {r.Experiment} | runs | {r.BaseRuns.Good} of {r.BaseRuns.Runs} good | {r.NewRuns.Good} of {r.NewRuns.Runs} good | | | | {Comparison.Word(r.Verdict)}: {r.Reason} |");
         foreach (var r in comparison.Rows.Where(r => r.IsFigure))
         {
-            var ratio = Statistics.Ratio(r.Before, r.After);
+            var ratio = RatioOf(r);
             md.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {r.Experiment} | {r.Figure} | {Statistics.Median(r.Before):#,0.#} | {Statistics.Median(r.After):#,0.#} | {ratio.Ratio:F3} | [{ratio.CiLow:F3}, {ratio.CiHigh:F3}]{(ratio.Covers95 ? "" : "*")} | {Percent(spreads.GetValueOrDefault(r.Experiment))} | {Comparison.Word(r.Verdict)} |"));
+                $"| {r.Experiment} | {r.Figure} | {Statistics.Median(r.Before):#,0.#} | {Statistics.Median(r.After):#,0.#} | {ratio?.Ratio.ToString("F3", CultureInfo.InvariantCulture) ?? "-"} | {(ratio is { } q ? $"[{q.CiLow:F3}, {q.CiHigh:F3}]{(q.Covers95 ? "" : "*")}" : "-")} | {Percent(spreads.GetValueOrDefault(r.Experiment))} | {Comparison.Word(r.Verdict)} |"));
         }
         if (comparison.Rows.Count == 0) md.AppendLine("| (no experiment has good runs on both sides) | | | | | | | |");
         md.AppendLine();
@@ -77,12 +77,16 @@ public static class AbReport
         return spreads;
     }
 
+    /// <summary>B/A of a figure row; null when a figure is 0 somewhere (a ratio says nothing then).</summary>
+    private static RatioEstimate? RatioOf(ComparisonRow r) =>
+        r.Before.Concat(r.After).All(v => v > 0) ? Statistics.Ratio(r.Before, r.After) : null;
+
     private static string Percent(double? v) => v is { } x ? x.ToString("0.0%", CultureInfo.InvariantCulture) : "-";
 
     /// <summary>B as a percentage of A per experiment's headline figure, oriented so that above 100% is better, with its interval.</summary>
     private static string? Chart(string dir, Comparison comparison)
     {
-        var headline = comparison.Rows.Where(r => r.IsFigure && r.Figure != Figures.P99.Heading).ToList();
+        var headline = comparison.Rows.Where(r => r.IsFigure && r.Figure != Figures.P99.Heading && RatioOf(r) is not null).ToList();
         if (headline.Count == 0) return null;
         var plot = new Plot();
         plot.Title("B as % of A (headline figure; above 100% is better; whiskers: 95% interval)", size: 14);
@@ -90,7 +94,7 @@ public static class AbReport
         for (var i = 0; i < headline.Count; i++)
         {
             var r = headline[i];
-            var ratio = Statistics.Ratio(r.Before, r.After);
+            var ratio = RatioOf(r)!;
             double Better(double x) => 100 * (r.HigherIsBetter ? x : 1 / x);
             var bar = plot.Add.Bar(i, Better(ratio.Ratio));
             bar.Color = r.Verdict == Verdict.Regression ? Colors.IndianRed : r.Verdict == Verdict.Improvement ? Colors.SeaGreen : Colors.Gray;
