@@ -81,6 +81,26 @@ public class AbTests
         Assert.False(Directory.Exists(Path.Combine(repo.Results, "ab")));
     }
 
+    [Fact]
+    public async Task a_new_commit_takes_over_the_least_recently_used_worktree_once_four_are_kept()
+    {
+        using var repo = await EchoRepository.CreateAsync();
+        var commits = new List<string>();
+        for (var i = 0; i < 5; i++) commits.Add(await repo.CommitAsync($"revision {i}", EchoRepository.Server(extraMicroseconds: i)));
+        var first = await Revisions.CheckOutAsync(repo.Root, commits[0], repo.Worktrees, CancellationToken.None);
+        File.WriteAllText(Path.Combine(first.Root, "echo", "built.out"), "a build output");
+        for (var i = 1; i < 4; i++) await Revisions.CheckOutAsync(repo.Root, commits[i], repo.Worktrees, CancellationToken.None);
+        Assert.Equal(4, Directory.GetDirectories(repo.Worktrees).Length);
+
+        var fifth = await Revisions.CheckOutAsync(repo.Root, commits[4], repo.Worktrees, CancellationToken.None);
+
+        Assert.Equal(4, Directory.GetDirectories(repo.Worktrees).Length);
+        Assert.False(Directory.Exists(first.Root)); // the oldest was taken over...
+        Assert.True(File.Exists(Path.Combine(fifth.Root, "echo", "built.out"))); // ...with its build outputs
+        Assert.Contains("4 / 1e6", File.ReadAllText(Path.Combine(fifth.Root, "echo", "server.py"))); // at the new commit
+        Assert.Equal(fifth, await Revisions.CheckOutAsync(repo.Root, commits[4], repo.Worktrees, CancellationToken.None)); // and reused as it is
+    }
+
     /// <summary>A git repository holding one echo implementation: a Python server, loaded by the C++ epoll client of this repository.</summary>
     private sealed class EchoRepository : IDisposable
     {
@@ -89,6 +109,7 @@ public class AbTests
 
         public string Root => Path.Combine(_dir.Path, "repo");
         public string Results => Path.Combine(_dir.Path, "results");
+        public string Worktrees => Path.Combine(_dir.Path, "worktrees");
 
         public static async Task<EchoRepository> CreateAsync()
         {
@@ -125,7 +146,7 @@ public class AbTests
             var args = new List<string> { baseRevision };
             if (head is not null) args.Add(head);
             args.AddRange(["--connections", "50", "--duration", "0.5", "--rate", "0", "--blocks", "3", "--warmup-cap", "2",
-                "--worktrees", Path.Combine(_dir.Path, "worktrees"), "--results", Results]);
+                "--worktrees", Worktrees, "--results", Results]);
             var exit = await Commands.AbAsync(Root, new ArgReader(args), CancellationToken.None);
             var set = Directory.GetDirectories(Path.Combine(Results, "ab")).OrderBy(d => d).Last();
             return (exit, File.ReadAllText(Path.Combine(set, "ab.md")));

@@ -27,24 +27,47 @@ public static class Revisions
         return new Revision("the working tree", commit, repoRoot, dirty);
     }
 
+    /// <summary>Worktrees kept in the cache; beyond that, the least recently used one is recycled for a new commit.</summary>
+    private const int Kept = 4;
+
     /// <summary>
     /// <paramref name="revision"/> (a branch, tag or commit) checked out, detached, in
-    /// <paramref name="worktrees"/>/&lt;commit&gt;; a clean checkout already there is reused as it is, build outputs included.
+    /// <paramref name="worktrees"/>/&lt;commit&gt;; a clean checkout already there is reused as it is,
+    /// build outputs included. A new commit takes over the least recently used worktree of this
+    /// repository (never <paramref name="inUse"/>, the other side's) once the cache is full: it is
+    /// moved and checked out at the commit, and its build outputs stay, so only what changed is rebuilt.
     /// </summary>
-    public static async Task<Revision> CheckOutAsync(string repoRoot, string revision, string worktrees, CancellationToken cancel)
+    public static async Task<Revision> CheckOutAsync(string repoRoot, string revision, string worktrees, CancellationToken cancel, string? inUse = null)
     {
         var commit = await ResolveAsync(repoRoot, revision, cancel);
-        var dir = Path.Combine(Path.GetFullPath(worktrees), commit[..12]);
+        worktrees = Path.GetFullPath(worktrees);
+        var dir = Path.Combine(worktrees, commit[..12]);
         if (Directory.Exists(dir))
         {
-            if (await IsCleanCheckoutOfAsync(dir, commit, cancel)) return new Revision(revision, commit, dir);
+            if (await IsCleanCheckoutOfAsync(dir, commit, cancel)) return Used(new Revision(revision, commit, dir));
             Directory.Delete(dir, recursive: true);
         }
         Directory.CreateDirectory(worktrees);
         // A folder deleted by hand stays registered until pruned, and git refuses to add it again.
         await GitAsync(repoRoot, ["worktree", "prune"], cancel);
-        await GitAsync(repoRoot, ["worktree", "add", "--detach", "--force", dir, commit], cancel);
-        return new Revision(revision, commit, dir);
+        var ours = (await GitAsync(repoRoot, ["worktree", "list", "--porcelain"], cancel)).Split('\n')
+            .Where(l => l.StartsWith("worktree ", StringComparison.Ordinal)).Select(l => Path.GetFullPath(l[9..])).ToHashSet();
+        var recyclable = Directory.GetDirectories(worktrees).Where(d => ours.Contains(d) && d != inUse)
+            .OrderBy(Directory.GetLastWriteTimeUtc).ToList();
+        if (Directory.GetDirectories(worktrees).Length >= Kept && recyclable.Count > 0)
+        {
+            await GitAsync(repoRoot, ["worktree", "move", recyclable[0], dir], cancel);
+            await GitAsync(dir, ["checkout", "--quiet", "--force", "--detach", commit], cancel);
+        }
+        else await GitAsync(repoRoot, ["worktree", "add", "--detach", "--force", dir, commit], cancel);
+        return Used(new Revision(revision, commit, dir));
+    }
+
+    /// <summary>Marks a worktree as just used, for the least-recently-used choice.</summary>
+    private static Revision Used(Revision r)
+    {
+        Directory.SetLastWriteTimeUtc(r.Root, DateTime.UtcNow);
+        return r;
     }
 
     private static async Task<string> ResolveAsync(string repoRoot, string revision, CancellationToken cancel)

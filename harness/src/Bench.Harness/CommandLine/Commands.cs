@@ -43,7 +43,8 @@ public static class Commands
         try
         {
             revA = await Ab.Revisions.CheckOutAsync(root, baseRevision, worktrees, cancel);
-            revB = headRevision is null ? await Ab.Revisions.WorkingTreeAsync(root, cancel) : await Ab.Revisions.CheckOutAsync(root, headRevision, worktrees, cancel);
+            revB = headRevision is null ? await Ab.Revisions.WorkingTreeAsync(root, cancel)
+                : await Ab.Revisions.CheckOutAsync(root, headRevision, worktrees, cancel, inUse: revA.Root);
         }
         catch (Ab.RevisionException e) { throw new UsageException(e.Message); }
         var (pairs, onlyA, onlyB) = Ab.AbRunner.Match(Plan(revA.Root, options), Plan(revB.Root, options));
