@@ -37,7 +37,10 @@ public class SuiteTests
         var summary = File.ReadAllText(Path.Combine(latest, "summary.md"));
         Assert.Contains("| csharp | csharp | 50 conn |", summary);
         Assert.Contains("## Machine", summary);
-        Assert.True(File.Exists(Path.Combine(latest, "burst-50-100-wall.png")));
+        Assert.False(File.Exists(Path.Combine(latest, "burst-50-100-wall.png"))); // one bar compares nothing: not drawn
+        // The latency spectrum, from the runs' HdrHistogram logs, closed and open loop.
+        Assert.True(File.Exists(Path.Combine(latest, "spectrum-persistent-50-50-100.png")));
+        Assert.True(File.Exists(Path.Combine(latest, "spectrum-persistent-50-50-100-open.png")));
         Assert.True(File.Exists(Path.Combine(latest, "machine.json")));
     }
 

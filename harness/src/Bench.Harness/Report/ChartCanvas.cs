@@ -16,18 +16,19 @@ public interface IChartSource
 }
 
 /// <summary>
-/// The PNG charts of a result set, drawn from the CSV rows alone. Sized for a pull request
-/// (900 px wide); every chart names its workload in the title and the machine below the axis.
-/// The workloads say which charts they have; this draws them.
+/// The PNG charts of a result set, drawn from the CSV rows (and, for the percentile spectrum, the
+/// histogram logs beside them). Sized for a pull request (900 px wide); every chart names its
+/// workload in the title and, below the axis, the machine, the pinning and the run. A bar chart
+/// of one bar is not drawn: it compares nothing. The workloads say which charts they have; this draws them.
 /// </summary>
-public sealed class ChartCanvas(string dir, string machine)
+public sealed class ChartCanvas(string dir, string machine, string? histograms = null)
 {
     private const int Width = 900, Height = 500;
 
     /// <summary>Every chart the rows have data for, workload by workload, then the ones across workloads.</summary>
-    public static IReadOnlyList<DrawnChart> DrawAll(string dir, IReadOnlyList<ExperimentStats> stats, string machine)
+    public static IReadOnlyList<DrawnChart> DrawAll(string dir, IReadOnlyList<ExperimentStats> stats, string machine, string? histograms = null)
     {
-        var canvas = new ChartCanvas(dir, machine);
+        var canvas = new ChartCanvas(dir, machine, histograms);
         var charts = stats.GroupBy(s => s.Workload.Charts).OrderBy(g => g.Min(s => s.Workload.Order))
             .SelectMany(g => g.Key.Draw(canvas, g.ToList()));
         // Service demand and memory of every own-pair echo experiment, side by side.
@@ -38,7 +39,12 @@ public sealed class ChartCanvas(string dir, string machine)
             canvas.Bars("cpu-per-request.png", "Server CPU per request (median, min-max), every own-pair experiment", Figures.ServerCpuPerRequest, echo, Label),
             canvas.Bars("server-memory.png", "Server peak resident memory, every own-pair experiment", Figures.ServerRss, echo, Label),
         ];
-        return charts.Concat(common).OfType<DrawnChart>().ToList();
+        // The latency spectrum of every cell: one line per implementation, each workload, load and payload apart.
+        var spectra = stats.GroupBy(s => (s.Workload.Name, s.Workload.Order, s.Connections, s.InFlight, s.Payload, Open: s.Rate > 0)).OrderBy(g => g.Key.Order)
+            .Select(g => canvas.Spectrum(
+                $"spectrum-{g.Key.Name}-{g.Key.Connections}-{g.Key.InFlight}-{g.Key.Payload}{(g.Key.Open ? "-open" : "")}.png",
+                $"Latency by percentile, {g.Key.Name}, {g.First().Load}, {Bytes(g.Key.Payload)} (all repeats)", g.ToList()));
+        return charts.Concat(common).Concat(spectra).OfType<DrawnChart>().ToList();
     }
 
     public static string Bytes(int b) => b >= 1024 && b % 1024 == 0 ? $"{b / 1024} KiB" : $"{b} B";
@@ -57,8 +63,9 @@ public sealed class ChartCanvas(string dir, string machine)
         Func<ExperimentStats, string>? label = null, string? axis = null)
     {
         var items = experiments.Select(e => (Label: (label ?? (s => s.Pair))(e), S: e.Of(figure))).Where(i => i.S is not null).ToList();
-        if (items.Count == 0) return null;
+        if (items.Count < 2) return null;
         var plot = NewPlot(title, axis ?? figure.Axis);
+        plot.XLabel($"bar: median of the good repeats, whisker: their min to max\n{machine}", size: 11);
         var positions = Enumerable.Range(0, items.Count).Select(i => (double)i).ToArray();
         var bars = plot.Add.Bars(items.Select((it, i) => new Bar { Position = i, Value = it.S!.Median, FillColor = Colors.SteelBlue }).ToArray());
         var medians = items.Select(i => i.S!.Median).ToArray();
@@ -98,6 +105,50 @@ public sealed class ChartCanvas(string dir, string machine)
         var all = lines.SelectMany(l => l.Values).Select(v => v!.Value).ToList();
         plot.Axes.Left.TickGenerator = LogTicks(all);
         plot.Axes.SetLimitsY(Math.Log10(all.Min()) - 0.15, Math.Log10(all.Max()) + 0.15);
+        plot.ShowLegend(Alignment.UpperLeft);
+        return Save(plot, file, title);
+    }
+
+    /// <summary>The percentiles a spectrum is drawn at, as wrk2 and HdrHistogram draw it: each a step nearer the tail.</summary>
+    private static readonly double[] SpectrumPercentiles = [0, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999];
+
+    /// <summary>
+    /// Latency against percentile with the x axis at log10(1 / (1 - p)), so 90%, 99%, 99.9% and
+    /// 99.99% are evenly spaced and the tail gets the room it deserves; one line per
+    /// implementation, from all its good repeats' histogram logs added together (lossless). A
+    /// line stops at the last percentile its samples can tell apart (1 in N).
+    /// </summary>
+    public DrawnChart? Spectrum(string file, string title, IReadOnlyList<ExperimentStats> experiments)
+    {
+        if (histograms is null) return null;
+        var lines = new List<(string Label, double[] X, double[] Y)>();
+        foreach (var e in experiments)
+        {
+            var logs = e.Good.Select(r => LatencyHistogram.LogPath(histograms, r)).Where(File.Exists).ToList();
+            if (logs.Count == 0) continue;
+            var merged = LatencyHistogram.Merge(logs);
+            var ps = SpectrumPercentiles.Where(p => p == 0 || 1 / (1 - p / 100) <= merged.Count).ToList();
+            var points = ps.Select(p => (X: Math.Log10(1 / (1 - p / 100)), Y: merged.PercentileUs(p))).Where(q => q.Y > 0).ToList();
+            if (points.Count < 2) continue;
+            lines.Add(($"{e.Pair} {e.Transport}", points.Select(q => q.X).ToArray(), points.Select(q => Math.Log10(q.Y!.Value)).ToArray()));
+        }
+        if (lines.Count == 0) return null;
+        var plot = NewPlot(title, "latency (us, log scale)");
+        plot.XLabel($"percentile (log scale of 1 / (1 - p)) - {machine}", size: 11);
+        var palette = new ScottPlot.Palettes.Category10();
+        for (var i = 0; i < lines.Count; i++)
+        {
+            var line = plot.Add.ScatterLine(lines[i].X, lines[i].Y, palette.GetColor(i));
+            line.LegendText = lines[i].Label;
+            line.MarkerSize = 5;
+        }
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        foreach (var p in new[] { 0, 90, 99, 99.9, 99.99, 99.999 })
+            ticks.AddMajor(Math.Log10(1 / (1 - p / 100)), p == 0 ? "0%" : $"{p.ToString(CultureInfo.InvariantCulture)}%");
+        plot.Axes.Bottom.TickGenerator = ticks;
+        var ys = lines.SelectMany(l => l.Y).ToList();
+        plot.Axes.Left.TickGenerator = LogTicks(ys.Select(y => Math.Pow(10, y)));
+        plot.Axes.SetLimitsY(ys.Min() - 0.15, ys.Max() + 0.15);
         plot.ShowLegend(Alignment.UpperLeft);
         return Save(plot, file, title);
     }
@@ -168,7 +219,22 @@ public sealed class ChartCanvas(string dir, string machine)
                 text.LabelFontSize = 16;
                 text.LabelAlignment = Alignment.MiddleCenter;
             }
-        plot.Axes.SetLimits(-0.5, servers.Length - 0.5, -0.5, clients.Length - 0.5);
+        // The colour scale, right of the cells: its ends in milliseconds, so a colour reads as a time.
+        const int steps = 32;
+        var (left, right, bottom, top) = (servers.Length - 0.5 + 0.15, servers.Length - 0.5 + 0.35, -0.5, clients.Length - 0.5);
+        for (var k = 0; k < steps; k++)
+        {
+            var band = plot.Add.Rectangle(left, right, bottom + (top - bottom) * k / steps, bottom + (top - bottom) * (k + 1) / steps);
+            band.FillColor = colormap.GetColor((k + 0.5) / steps);
+            band.LineWidth = 0;
+        }
+        foreach (var (v, y, align) in new[] { (lo, bottom, Alignment.LowerLeft), (hi, top, Alignment.UpperLeft) })
+        {
+            var label = plot.Add.Text($"{v.ToString("F0", CultureInfo.InvariantCulture)} ms", right + 0.03, y);
+            label.LabelFontSize = 12;
+            label.LabelAlignment = align;
+        }
+        plot.Axes.SetLimits(-0.5, servers.Length - 0.5 + 0.75, -0.5, clients.Length - 0.5);
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(Enumerable.Range(0, servers.Length).Select(v => (double)v).ToArray(), servers);
         plot.Axes.Left.TickGenerator = new ScottPlot.TickGenerators.NumericManual(Enumerable.Range(0, clients.Length).Select(v => (double)(clients.Length - 1 - v)).ToArray(), clients);
         plot.XLabel($"server - {machine}", size: 11);

@@ -39,6 +39,9 @@ public sealed record SuiteFacts(JsonObject Settings, SourceRevision? Source)
 public sealed record ResultSet(IReadOnlyList<RunRecord> Rows, MachineFacts? Machine, IReadOnlyList<MicrobenchRecord> Microbench)
 {
     public SuiteFacts? Suite { get; init; }
+
+    /// <summary>The folder the set was read from (its histogram logs are there); null for rows made in memory.</summary>
+    public string? Folder { get; init; }
     public IReadOnlyList<ImplementationFacts> Implementations { get; init; } = [];
 
     /// <summary>
@@ -50,8 +53,8 @@ public sealed record ResultSet(IReadOnlyList<RunRecord> Rows, MachineFacts? Mach
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var microbench = MicrobenchRecord.ReadAll(Path.Combine(dir, "microbench.csv"));
-        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return ResultsJson.Read(path) with { Microbench = microbench };
-        var set = new ResultSet(ResultsCsv.Read(path), ReadMachine(dir), microbench);
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return ResultsJson.Read(path) with { Microbench = microbench, Folder = dir };
+        var set = new ResultSet(ResultsCsv.Read(path), ReadMachine(dir), microbench) { Folder = dir };
         var json = Path.Combine(dir, ResultsJson.FileName);
         if (!File.Exists(json)) return set;
         var written = ResultsJson.Read(json);

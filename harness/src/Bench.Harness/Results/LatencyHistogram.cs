@@ -94,6 +94,14 @@ public sealed class LatencyHistogram
         return new LatencyHistogram(total);
     }
 
+    /// <summary>Several runs' logs added into one histogram: HdrHistogram merges without loss.</summary>
+    public static LatencyHistogram Merge(IEnumerable<string> paths)
+    {
+        var total = new LongHistogram(HighestTrackableNs, SignificantDigits);
+        foreach (var path in paths) total.Add(ReadLog(path).Histogram);
+        return new LatencyHistogram(total);
+    }
+
     /// <summary>The log of one measured run in its result set: histograms/&lt;row key&gt;.hlog.</summary>
     public static string LogPath(string resultSet, RunRecord row) => Path.Combine(resultSet, LogFile(row));
 
