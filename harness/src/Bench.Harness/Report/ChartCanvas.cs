@@ -47,6 +47,13 @@ public sealed class ChartCanvas(string dir, string machine, string? histograms =
         return charts.Concat(common).Concat(spectra).OfType<DrawnChart>().ToList();
     }
 
+    /// <summary>What every chart says below its axis: the machine, the pinning and the run, so a chart read alone still says where it comes from.</summary>
+    public static string Caption(Machine.MachineFacts? machine, IEnumerable<RunRecord> rows)
+    {
+        string Distinct(Func<RunRecord, string> f) => string.Join(", ", rows.Select(f).Where(v => v.Length > 0).Distinct());
+        return $"{machine?.Caption ?? "machine unknown"}; server cpu {Distinct(r => r.ServerCpus)}, client cpu {Distinct(r => r.ClientCpus)}; run {Distinct(r => r.RunId)}";
+    }
+
     public static string Bytes(int b) => b >= 1024 && b % 1024 == 0 ? $"{b / 1024} KiB" : $"{b} B";
 
     private Plot NewPlot(string title, string yLabel)

@@ -49,6 +49,9 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
     /// <summary>Experiments of the new set that the base does not have: nothing to compare them with.</summary>
     public IReadOnlyList<string> OnlyInNew { get; init; } = [];
 
+    /// <summary>Every run of both sets, as read.</summary>
+    public IReadOnlyList<RunRecord> Runs { get; init; } = [];
+
     /// <summary>Experiments that broke: each is a regression.</summary>
     public int Broken => Rows.Count(r => r.Verdict == Verdict.Broken);
 
@@ -72,7 +75,7 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
         }
         var inBase = old.Select(Key).ToHashSet();
         var onlyInNew = now.Where(kv => !inBase.Contains(kv.Key)).Select(kv => Label(kv.Value)).ToList();
-        return new Comparison(rows, threshold, alpha) { OnlyInNew = onlyInNew };
+        return new Comparison(rows, threshold, alpha) { OnlyInNew = onlyInNew, Runs = [.. before, .. after] };
     }
 
     /// <summary>
@@ -194,7 +197,8 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
             md.AppendLine($"Only in the new set, nothing to compare with: {string.Join("; ", OnlyInNew)}.");
             md.AppendLine();
         }
-        if (Chart(dir) is { } chart) md.AppendLine($"![before and after]({chart})");
+        if (Chart(dir, ChartCanvas.Caption(ResultSet.ReadMachine(Path.GetDirectoryName(Path.GetFullPath(newName))!), Runs)) is { } chart)
+            md.AppendLine($"![before and after]({chart})");
         var path = Path.Combine(dir, "compare.md");
         File.WriteAllText(path, md.ToString());
         return path;
@@ -220,13 +224,14 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
     };
 
     /// <summary>New median as a percentage of base, per experiment's headline figure.</summary>
-    private string? Chart(string dir)
+    private string? Chart(string dir, string caption)
     {
         var headline = Rows.Where(r => r.IsFigure && r.Figure != Figures.P99.Heading).ToList();
         if (headline.Count == 0) return null;
         var plot = new Plot();
         plot.Title("New as % of base (headline figure; > 100% is better)", size: 15);
         plot.YLabel("% of base");
+        plot.XLabel(caption, size: 11);
         var bars = headline.Select((r, i) => new Bar
         {
             Position = i,
@@ -238,8 +243,9 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
         plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(bars.Select(b => b.Position).ToArray(), headline.Select(r => r.Experiment).ToArray());
         plot.Axes.Bottom.TickLabelStyle.Rotation = -30;
         plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
-        plot.Axes.Bottom.MinimumSize = 180;
-        plot.SavePng(Path.Combine(dir, "compare.png"), 900, 520);
+        // Rotated labels need height for their length, and the caption below them.
+        plot.Axes.Bottom.MinimumSize = Math.Clamp(5 * headline.Select(r => r.Experiment).Max(l => l.Length) + 40, 80, 340);
+        plot.SavePng(Path.Combine(dir, "compare.png"), 900, 640);
         return "compare.png";
     }
 }

@@ -26,10 +26,7 @@ public static class ReportWriter
         Directory.CreateDirectory(dir);
         var rows = set.Rows;
         var stats = ExperimentStats.Group(rows);
-        // Under every chart: the machine, the pinning and the run, so a chart read alone still says where it comes from.
-        var caption = $"{set.Machine?.Caption ?? "machine unknown"}; server cpu {rows.FirstOrDefault()?.ServerCpus}, client cpu {rows.FirstOrDefault()?.ClientCpus}; " +
-                      $"run {string.Join(", ", rows.Select(r => r.RunId).Distinct())}";
-        var charts = ChartCanvas.DrawAll(dir, stats, caption, set.Folder ?? dir);
+        var charts = ChartCanvas.DrawAll(dir, stats, ChartCanvas.Caption(set.Machine, rows), set.Folder ?? dir);
         var md = Markdown(rows, stats, charts, set.Machine, set.Microbench);
         var path = Path.Combine(dir, "summary.md");
         File.WriteAllText(path, md);

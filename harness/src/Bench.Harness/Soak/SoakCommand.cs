@@ -95,7 +95,8 @@ public static class SoakCommand
             LeakDetector.Judge("open descriptors", "", footprint.Select(f => (f.Seconds, (double)f.F.Fds)).ToList(), warmup, floor: 8, share: 0.05),
             LeakDetector.Judge("threads", "", footprint.Select(f => (f.Seconds, (double)f.F.Threads)).ToList(), warmup, floor: 4, share: 0.10),
         };
-        var report = Write(dir, e, s, clients, warmup, trends, footprint, [.. runs], died);
+        var caption = $"{(await MachineFacts.ReadAsync()).Caption}; server cpu {s.ServerCpus}, client cpu {s.ClientCpus}; run {runId}";
+        var report = Write(dir, e, s, clients, warmup, trends, footprint, [.. runs], died, caption);
         Console.WriteLine(File.ReadAllText(report));
         var failed = runs.Count(r => r.Failed > 0 || r.Problem.Length > 0);
         return died is null && failed == 0 && !trends.Any(t => t.Leaks) && !cancel.IsCancellationRequested ? 0 : 1;
@@ -122,7 +123,7 @@ public static class SoakCommand
     }
 
     private static string Write(string dir, Experiment e, SoakSettings s, int clients, double warmup, IReadOnlyList<Trend> trends,
-        IReadOnlyList<(double Seconds, Footprint F)> footprint, IReadOnlyList<ClientRun> runs, string? died)
+        IReadOnlyList<(double Seconds, Footprint F)> footprint, IReadOnlyList<ClientRun> runs, string? died, string caption)
     {
         var md = new StringBuilder();
         var leaks = trends.Where(t => t.Leaks).Select(t => t.Figure).ToList();
@@ -151,14 +152,15 @@ public static class SoakCommand
         foreach (var r in failed.Take(5)) md.AppendLine(Invariant($"- client {r.Client} run ending at {r.EndSeconds:F0} s: {r.Failed} failed {r.Problem}"));
         md.AppendLine("A series leaks when, after the warm-up, it rises steadily (Mann-Kendall p < 0.01) and its Theil-Sen line grows by more than allowed (4 MiB or 5% of memory, 8 or 5% of descriptors, 4 or 10% of threads). footprint.csv and clients.csv hold every sample.");
         md.AppendLine();
-        foreach (var chart in Charts(dir, footprint, runs, clients, warmup)) md.AppendLine($"![{chart}]({chart})");
+        foreach (var chart in Charts(dir, footprint, runs, clients, warmup, caption)) md.AppendLine($"![{chart}]({chart})");
         var path = Path.Combine(dir, "soak.md");
         File.WriteAllText(path, md.ToString());
         return path;
     }
 
     /// <summary>The footprint and the rate over time, the warm-up marked.</summary>
-    private static IEnumerable<string> Charts(string dir, IReadOnlyList<(double Seconds, Footprint F)> footprint, IReadOnlyList<ClientRun> runs, int clients, double warmup)
+    private static IEnumerable<string> Charts(string dir, IReadOnlyList<(double Seconds, Footprint F)> footprint, IReadOnlyList<ClientRun> runs, int clients,
+        double warmup, string caption)
     {
         if (footprint.Count < 2) yield break;
         double[] minutes = [.. footprint.Select(f => f.Seconds / 60)];
@@ -170,7 +172,7 @@ public static class SoakCommand
         {
             var plot = new Plot();
             plot.Title(title, size: 15);
-            plot.XLabel("minutes");
+            plot.XLabel($"minutes - {caption}", size: 11);
             plot.YLabel(axis);
             foreach (var (value, i) in values.Select((v, i) => (v, i)))
             {
@@ -186,7 +188,7 @@ public static class SoakCommand
         if (good.Count < 2) yield break;
         var rate = new Plot();
         rate.Title("Rate over the soak (each client run, times the clients)", size: 15);
-        rate.XLabel("minutes");
+        rate.XLabel($"minutes - {caption}", size: 11);
         rate.YLabel("requests/s");
         rate.Add.ScatterPoints(good.Select(r => r.EndSeconds / 60).ToArray(), good.Select(r => r.ReqPerS * clients).ToArray());
         rate.SavePng(Path.Combine(dir, "soak-rate.png"), 900, 420);
