@@ -69,6 +69,9 @@ public class HistogramTests
         foreach (var row in rows)
         {
             var path = LatencyHistogram.LogPath(results.Path, row);
+            // Plain ASCII text, as the format and HdrHistogram's Java and JavaScript tools read it.
+            Assert.All(File.ReadAllBytes(path), b => Assert.InRange(b, (byte)1, (byte)127));
+            Assert.StartsWith("#[Histogram log format version", File.ReadLines(path).First());
             using (var file = File.OpenRead(path))
             using (var reader = new HistogramLogReader(file))
             {

@@ -80,8 +80,12 @@ public sealed class LatencyHistogram
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         Histogram.StartTimeStamp = start.ToUnixTimeMilliseconds();
         Histogram.EndTimeStamp = end.ToUnixTimeMilliseconds();
-        using var file = File.Create(path);
-        HistogramLogWriter.Write(file, start.UtcDateTime, Histogram);
+        // HdrHistogram.NET writes UTF-16; the log format, and the Java and JavaScript tools that read
+        // it (HistogramLogProcessor, the plotter), are plain ASCII text.
+        var utf16 = new MemoryStream();
+        HistogramLogWriter.Write(utf16, start.UtcDateTime, Histogram);
+        using var text = new StreamReader(new MemoryStream(utf16.ToArray()), detectEncodingFromByteOrderMarks: true);
+        File.WriteAllText(path, text.ReadToEnd(), System.Text.Encoding.ASCII);
     }
 
     /// <summary>Reads a log back: every interval in it added into one histogram.</summary>
