@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using Bench.Harness.Report;
 using Bench.Harness.Results;
-using ScottPlot;
 
 namespace Bench.Harness.Ab;
 
@@ -33,7 +32,9 @@ public static class AbReport
         }
         if (comparison.Rows.Count == 0) md.AppendLine("| (no experiment has good runs on both sides) | | | | | | | |");
         md.AppendLine();
-        if (Chart(dir, comparison, ChartCanvas.Caption(ResultSet.ReadMachine(dir), comparison.Runs)) is { } chart) md.AppendLine($"![B as % of A]({chart})");
+        var chart = comparison.HeadlineChart(dir, "ab.png", "B as % of A (headline figure; above 100% is better; whiskers: 95% interval)", "% of A",
+            ChartCanvas.Caption(ResultSet.ReadMachine(dir), comparison.Runs), r => RatioOf(r) is { } q ? (q.Ratio, (q.CiLow, q.CiHigh)) : null);
+        if (chart is not null) md.AppendLine($"![B as % of A]({chart})");
         md.AppendLine();
         if (notRun.Count > 0) md.AppendLine($"Planned by one side only, not run: {string.Join("; ", notRun)}.\n");
         md.AppendLine(string.Create(CultureInfo.InvariantCulture,
@@ -83,34 +84,4 @@ public static class AbReport
 
     private static string Percent(double? v) => v is { } x ? x.ToString("0.0%", CultureInfo.InvariantCulture) : "-";
 
-    /// <summary>B as a percentage of A per experiment's headline figure, oriented so that above 100% is better, with its interval.</summary>
-    private static string? Chart(string dir, Comparison comparison, string caption)
-    {
-        var headline = comparison.Rows.Where(r => r.IsFigure && r.Figure != Figures.P99.Heading && RatioOf(r) is not null).ToList();
-        if (headline.Count == 0) return null;
-        var plot = new Plot();
-        plot.Title("B as % of A (headline figure; above 100% is better; whiskers: 95% interval)", size: 14);
-        plot.YLabel("% of A");
-        plot.XLabel(caption, size: 11);
-        for (var i = 0; i < headline.Count; i++)
-        {
-            var r = headline[i];
-            var ratio = RatioOf(r)!;
-            double Better(double x) => 100 * (r.HigherIsBetter ? x : 1 / x);
-            var bar = plot.Add.Bar(i, Better(ratio.Ratio));
-            bar.Color = r.Verdict == Verdict.Regression ? Colors.IndianRed : r.Verdict == Verdict.Improvement ? Colors.SeaGreen : Colors.Gray;
-            var whisker = plot.Add.Line(i, Better(ratio.CiLow), i, Better(ratio.CiHigh));
-            whisker.Color = Colors.Black;
-            whisker.LineWidth = 2;
-        }
-        plot.Add.HorizontalLine(100, color: Colors.Black);
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
-            Enumerable.Range(0, headline.Count).Select(i => (double)i).ToArray(), headline.Select(r => r.Experiment).ToArray());
-        plot.Axes.Bottom.TickLabelStyle.Rotation = -30;
-        plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
-        // Rotated labels need height for their length, and the caption below them.
-        plot.Axes.Bottom.MinimumSize = Math.Clamp(5 * headline.Select(r => r.Experiment).Max(l => l.Length) + 40, 80, 340);
-        plot.SavePng(Path.Combine(dir, "ab.png"), 900, 640);
-        return "ab.png";
-    }
 }

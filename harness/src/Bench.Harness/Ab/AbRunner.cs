@@ -55,11 +55,11 @@ public static class AbRunner
         bool build, IReadOnlyList<string> notRun, CancellationToken cancel)
     {
         var (runId, dir) = SuiteRunner.NewResultSet(resultsRoot);
-        var sides = new[] { new Side("A", a, dir, runId, s.Run), new Side("B", b, dir, runId, s.Run) };
         var implementations = new[] { pairs.SelectMany(p => p.A.Experiment.Implementations).Distinct().ToList(),
                                       pairs.SelectMany(p => p.B.Experiment.Implementations).Distinct().ToList() };
         var runsPerSide = 2 * s.Blocks;
         var progress = new Progress(pairs.Count * 2 * runsPerSide + (build ? implementations.Sum(i => BuildStage.Folders(i).Count) : 0));
+        var sides = new[] { new Side("A", a, dir, runId, s.Run, progress), new Side("B", b, dir, runId, s.Run, progress) };
         Console.Error.WriteLine($"bench: A/B run {runId}: A = {a}, B = {b}; {pairs.Count} experiments x {s.Blocks} blocks (A B B A, then B A A B), " +
             $"{runsPerSide} runs a side; results in {dir}");
         // The set's machine, and each side's (each side is a result set of its own).
@@ -105,10 +105,7 @@ public static class AbRunner
         if (pair.B.RateFrom is not null)
         {
             // One offered rate for both sides, from A's closed loop in this session, so they are compared at the same load.
-            var closed = sides[0].Rows.Where(r => r.Status == RunStatus.Ok && r.Experiment == pair.A.RateFrom!.Key && r.ReqPerS > 0)
-                .Select(r => r.ReqPerS!.Value).ToList();
-            if (closed.Count == 0) { progress.Note($"{pair}: no closed-loop rate from A to derive the open-loop rate from; skipped"); return; }
-            var rate = Math.Round(Statistics.Median(closed) / 2);
+            if (pair.A.DerivedRate(sides[0].Rows) is not { } rate) { progress.Note($"{pair}: no closed-loop rate from A to derive the open-loop rate from; skipped"); return; }
             experiments = [.. experiments.Select(e => e with { Rate = rate })];
         }
         var repeats = new int[2];
@@ -121,10 +118,10 @@ public static class AbRunner
                 {
                     if (sides[i].WhyNotBuilt(experiments[i]) is { } why)
                     {
-                        if (block == 0) sides[i].Record(sides[i].Runner(progress).Fail(experiments[i], RunStatus.BuildFailed, why));
+                        if (block == 0) sides[i].Record(sides[i].Runner.Fail(experiments[i], RunStatus.BuildFailed, why));
                         continue;
                     }
-                    var (session, failed) = await sides[i].Runner(progress).PrepareAsync(experiments[i], cancel);
+                    var (session, failed) = await sides[i].Runner.PrepareAsync(experiments[i], cancel);
                     failed.ForEach(sides[i].Record);
                     session?.Server.Process.Pause();
                     sessions[i] = session;
@@ -134,7 +131,7 @@ public static class AbRunner
                     var i = isA ? 0 : 1;
                     if (sessions[i] is not { } session) continue;
                     session.Server.Process.Resume();
-                    var row = await sides[i].Runner(progress).MeasureAsync(session, ++repeats[i], cancel);
+                    var row = await sides[i].Runner.MeasureAsync(session, ++repeats[i], cancel);
                     sides[i].Record(row);
                     session.Server.Process.Pause();
                     if (row.Status == RunStatus.ServerFailed) { await session.DisposeAsync(); sessions[i] = null; }
@@ -146,7 +143,7 @@ public static class AbRunner
                 {
                     if (sessions[i] is not { } session) continue;
                     session.Server.Process.Resume();
-                    await sides[i].Runner(progress).StopAsync(session);
+                    await sides[i].Runner.StopAsync(session);
                     await session.DisposeAsync();
                 }
             }
@@ -156,17 +153,15 @@ public static class AbRunner
     /// <summary>One revision's half of the run: its folder of the result set, its CSV, its scratch space, its rows.</summary>
     private sealed class Side : IDisposable
     {
-        private readonly string _label, _runId;
-        private readonly RunSettings _settings;
         private readonly string _scratch = Directory.CreateTempSubdirectory("bench-ab-").FullName;
-        private ExperimentRunner? _runner;
 
-        public Side(string label, Revision revision, string setDir, string runId, RunSettings settings)
+        public Side(string label, Revision revision, string setDir, string runId, RunSettings settings, Progress progress)
         {
-            (_label, Revision, _runId, _settings) = (label, revision, runId, settings);
+            Revision = revision;
             Dir = Path.Combine(setDir, label.ToLowerInvariant());
             Directory.CreateDirectory(Dir);
             Csv = new ResultsCsv(Path.Combine(Dir, "runs.csv"));
+            Runner = new ExperimentRunner(settings, Csv, $"{runId}-{label.ToLowerInvariant()}", _scratch, progress, $"{label}: ");
         }
 
         public Revision Revision { get; }
@@ -175,8 +170,7 @@ public static class AbRunner
         public List<RunRecord> Rows { get; } = [];
         public IReadOnlyDictionary<string, string> Broken { get; set; } = new Dictionary<string, string>();
 
-        public ExperimentRunner Runner(Progress progress) =>
-            _runner ??= new ExperimentRunner(_settings, Csv, $"{_runId}-{_label.ToLowerInvariant()}", _scratch, progress, $"{_label}: ");
+        public ExperimentRunner Runner { get; }
 
         public void Record(RunRecord row) => Rows.Add(row);
 

@@ -186,9 +186,8 @@ public static class Commands
         a.EnsureEmpty();
         var catalog = ImplementationCatalog.Discover(root);
         var impl = catalog.Select([name])[0];
-        var workload = workloadName is null ? impl.Workloads.FirstOrDefault(w => w.IsTimed)
-            : impl.Workloads.FirstOrDefault(w => w.Name == workloadName) ?? throw new UsageException($"{name} does not run '{workloadName}' (it runs {string.Join(", ", impl.Workloads)})");
-        if (workload is not { IsTimed: true }) throw new UsageException($"a soak holds connections: {name} needs a timed workload (it runs {string.Join(", ", impl.Workloads)})");
+        var workload = WorkloadOf(impl, workloadName);
+        if (!workload.IsTimed) throw new UsageException($"a soak holds connections: {name} needs a timed workload (it runs {string.Join(", ", impl.Workloads)})");
         // The suite's own cell for this server with its own client: its transport, connections and calls in flight.
         var options = new SuiteOptions { Only = [name], Workloads = [workload.Name], Connections = connections is { } c ? [c] : null, OpenLoop = false, LoadTools = [] };
         var e = SuitePlan.Build(catalog, options).Select(p => p.Experiment).FirstOrDefault(x => x.Load.Client == impl)
@@ -237,10 +236,7 @@ public static class Commands
         a.EnsureEmpty();
         var impl = ImplementationCatalog.Discover(root).Select([name])[0];
         if (!impl.HasClient) throw new UsageException($"{name} has no client");
-        // A timed workload by default (held connections for the echo): a burst is over before a tool can watch it.
-        var workload = workloadName is null ? impl.Workloads.FirstOrDefault(w => w.IsTimed) ?? impl.Workloads[0]
-            : impl.Workloads.FirstOrDefault(w => w.Name == workloadName)
-              ?? throw new UsageException($"{name} does not run '{workloadName}' (it runs {string.Join(", ", impl.Workloads)})");
+        var workload = WorkloadOf(impl, workloadName);
 
         IReadOnlyList<string> address;
         if (target.StartsWith("unix:", StringComparison.Ordinal)) address = ["--unix", target[5..]];
@@ -261,6 +257,15 @@ public static class Commands
             onStdout: Console.Out.WriteLine, onStderr: Console.Error.WriteLine);
         return await client.Exited.WaitAsync(cancel);
     }
+
+    /// <summary>
+    /// The workload a one-implementation command (`load`, `soak`) runs: the one named, or its first
+    /// timed one (a burst is over before a tool can watch it), else its first.
+    /// </summary>
+    private static Workload WorkloadOf(Implementation impl, string? name) =>
+        name is null ? impl.Workloads.FirstOrDefault(w => w.IsTimed) ?? impl.Workloads[0]
+        : impl.Workloads.FirstOrDefault(w => w.Name == name)
+          ?? throw new UsageException($"{impl.Name} does not run '{name}' (it runs {string.Join(", ", impl.Workloads)})");
 
     /// <summary>`load-tool NAME ...`: an independent tool's adapter, as the harness starts it in place of a client.</summary>
     public static async Task<int> LoadToolAsync(string name, IReadOnlyList<string> contractArguments, CancellationToken cancel)

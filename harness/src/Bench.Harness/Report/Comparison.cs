@@ -224,28 +224,43 @@ public sealed record Comparison(IReadOnlyList<ComparisonRow> Rows, double Thresh
     };
 
     /// <summary>New median as a percentage of base, per experiment's headline figure.</summary>
-    private string? Chart(string dir, string caption)
+    private string? Chart(string dir, string caption) => HeadlineChart(dir, "compare.png", "New as % of base (headline figure; > 100% is better)", "% of base", caption,
+        r => (Statistics.Median(r.After) / Statistics.Median(r.Before), null));
+
+    /// <summary>
+    /// One bar per experiment's headline figure: new against base as a percentage, oriented so that
+    /// above 100% is better, coloured by verdict, with a whisker where <paramref name="ratioOf"/>
+    /// gives an interval; rows it gives nothing for are left out. Returns the file, or null when no bar is left.
+    /// </summary>
+    public string? HeadlineChart(string dir, string file, string title, string axis, string caption,
+        Func<ComparisonRow, (double Ratio, (double Low, double High)? Interval)?> ratioOf)
     {
-        var headline = Rows.Where(r => r.IsFigure && r.Figure != Figures.P99.Heading).ToList();
+        var headline = Rows.Where(r => r.IsFigure && r.Figure != Figures.P99.Heading)
+            .Select(r => (Row: r, Ratio: ratioOf(r))).Where(h => h.Ratio is not null).ToList();
         if (headline.Count == 0) return null;
         var plot = new Plot();
-        plot.Title("New as % of base (headline figure; > 100% is better)", size: 15);
-        plot.YLabel("% of base");
+        plot.Title(title, size: 14);
+        plot.YLabel(axis);
         plot.XLabel(caption, size: 11);
-        var bars = headline.Select((r, i) => new Bar
+        for (var i = 0; i < headline.Count; i++)
         {
-            Position = i,
-            Value = 100 * (r.HigherIsBetter ? Statistics.Median(r.After) / Statistics.Median(r.Before) : Statistics.Median(r.Before) / Statistics.Median(r.After)),
-            FillColor = r.Verdict == Verdict.Regression ? Colors.IndianRed : r.Verdict == Verdict.Improvement ? Colors.SeaGreen : Colors.Gray,
-        }).ToArray();
-        plot.Add.Bars(bars);
+            var (r, (ratio, interval)) = (headline[i].Row, headline[i].Ratio!.Value);
+            double Better(double x) => 100 * (r.HigherIsBetter ? x : 1 / x);
+            var bar = plot.Add.Bar(i, Better(ratio));
+            bar.Color = r.Verdict == Verdict.Regression ? Colors.IndianRed : r.Verdict == Verdict.Improvement ? Colors.SeaGreen : Colors.Gray;
+            if (interval is not { } ci) continue;
+            var whisker = plot.Add.Line(i, Better(ci.Low), i, Better(ci.High));
+            whisker.Color = Colors.Black;
+            whisker.LineWidth = 2;
+        }
         plot.Add.HorizontalLine(100, color: Colors.Black);
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(bars.Select(b => b.Position).ToArray(), headline.Select(r => r.Experiment).ToArray());
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+            Enumerable.Range(0, headline.Count).Select(i => (double)i).ToArray(), headline.Select(h => h.Row.Experiment).ToArray());
         plot.Axes.Bottom.TickLabelStyle.Rotation = -30;
         plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
         // Rotated labels need height for their length, and the caption below them.
-        plot.Axes.Bottom.MinimumSize = Math.Clamp(5 * headline.Select(r => r.Experiment).Max(l => l.Length) + 40, 80, 340);
-        plot.SavePng(Path.Combine(dir, "compare.png"), 900, 640);
-        return "compare.png";
+        plot.Axes.Bottom.MinimumSize = Math.Clamp(5 * headline.Max(h => h.Row.Experiment.Length) + 40, 80, 340);
+        plot.SavePng(Path.Combine(dir, file), 900, 640);
+        return file;
     }
 }

@@ -44,7 +44,19 @@ public sealed record SuiteOptions
 }
 
 /// <summary>An experiment whose open-loop rate is set from another experiment's measured closed-loop rate.</summary>
-public sealed record PlannedExperiment(Experiment Experiment, Experiment? RateFrom = null);
+public sealed record PlannedExperiment(Experiment Experiment, Experiment? RateFrom = null)
+{
+    /// <summary>
+    /// The open-loop rate from the rows of <see cref="RateFrom"/>: half the median closed-loop
+    /// peak, loaded enough to queue, not so loaded that it only measures overload. Null when no
+    /// good closed-loop run is there to derive it from.
+    /// </summary>
+    public double? DerivedRate(IEnumerable<Results.RunRecord> rows)
+    {
+        var closed = rows.Where(r => r.Status == Results.RunStatus.Ok && r.Experiment == RateFrom!.Key && r.ReqPerS > 0).Select(r => r.ReqPerS!.Value).ToList();
+        return closed.Count == 0 ? null : Math.Round(Results.Statistics.Median(closed) / 2);
+    }
+}
 
 /// <summary>What a workload plans from: the chosen implementations and the options.</summary>
 public sealed record SuitePlanContext(IReadOnlyList<Implementation> Chosen, SuiteOptions Options)

@@ -38,12 +38,10 @@ public static partial class SuiteRunner
                     rows.Add(runner.Fail(planned.RateFrom is null ? e : e with { Rate = 0 }, RunStatus.BuildFailed, why));
                     continue;
                 }
-                if (planned.RateFrom is { } source)
+                if (planned.RateFrom is not null)
                 {
-                    var closed = rows.Where(r => r.Status == RunStatus.Ok && r.Experiment == source.Key && r.ReqPerS > 0).Select(r => r.ReqPerS!.Value).ToList();
-                    if (closed.Count == 0) { progress.Note($"{e}: no closed-loop rate to derive the open-loop rate from; skipped"); continue; }
-                    // Half the closed-loop peak: loaded enough to queue, not so loaded that it only measures overload.
-                    e = e with { Rate = Math.Round(Statistics.Median(closed) / 2) };
+                    if (planned.DerivedRate(rows) is not { } rate) { progress.Note($"{e}: no closed-loop rate to derive the open-loop rate from; skipped"); continue; }
+                    e = e with { Rate = rate };
                 }
                 rows.AddRange(await runner.RunAsync(e, cancel));
             }
