@@ -184,6 +184,32 @@ public class BuilderTests
     }
 
     [Fact]
+    public void declared_inputs_outside_the_folder_are_fingerprinted()
+    {
+        using var repo = new TempDir();
+        Directory.CreateDirectory(repo.File("proto"));
+        File.WriteAllText(repo.File("proto/echo.proto"), "syntax = \"proto3\";");
+        File.WriteAllText(repo.File("shared.h"), "// shared");
+        Directory.CreateDirectory(repo.File("cpp"));
+        File.WriteAllText(repo.File("cpp/CMakeLists.txt"), "project(x)");
+        var spec = new BuildSpec(Toolchains.Cmake, Inputs: ["../proto", "../shared.h"]);
+        string Inputs() => string.Join('\n', BuildFingerprint.Of(repo.File("cpp"), spec, Builder.StepsFor(spec, repo.File("cpp"))).Inputs);
+
+        foreach (var input in new[] { "proto/echo.proto", "shared.h" })
+        {
+            var previous = Inputs();
+            File.AppendAllText(repo.File(input), "\n// edited");
+            Assert.NotEqual(previous, Inputs());
+        }
+        var withNewFile = Inputs();
+        File.WriteAllText(repo.File("proto/more.proto"), "syntax = \"proto3\";");
+        Assert.NotEqual(withNewFile, Inputs());
+        var untouched = Inputs();
+        File.WriteAllText(repo.File("unrelated.txt"), "not declared");
+        Assert.Equal(untouched, Inputs());
+    }
+
+    [Fact]
     public void cargo_src_bin_is_source_and_target_is_output()
     {
         using var dir = new TempDir();

@@ -147,7 +147,8 @@ public static class Builder
 /// and NuGet.config in the folders above it up to the repository root (the folder holding
 /// run-all.sh), and whatever a project, solution or props file in it references through a path
 /// leaving the folder (ProjectReference: that project's whole folder, followed transitively;
-/// Compile, Protobuf and Import: that file, or the folder a wildcard starts in).
+/// Compile, Protobuf and Import: that file, or the folder a wildcard starts in). For every toolchain,
+/// the files and folders the manifest's build.inputs names (what a build reads from outside its folder).
 /// Outputs: which build-output folders (bin, obj, target, build, __pycache__) exist, so deleting one
 /// (rm -rf target) means a rebuild.
 /// Not covered: toolchain upgrades and packages from outside the tree (NuGet, Debian's crates);
@@ -182,6 +183,7 @@ internal static class BuildFingerprint
         var outputs = new List<string>();
         Walk(root, "", top: true, inputs, outputs, paths: null);
         if (build.Toolchain == Toolchains.Dotnet) inputs.AddRange(DotnetExternals(root));
+        inputs.AddRange(DeclaredExternals(root, build));
         return new(inputs, outputs);
     }
 
@@ -281,6 +283,19 @@ internal static class BuildFingerprint
                 if (File.Exists(Path.Combine(dir.FullName, name))) lines.Add(ExternalFile(Path.Combine(dir.FullName, name)));
             if (dir.FullName == repoRoot) break;
         }
+    }
+
+    /// <summary>What the manifest's build.inputs names outside the folder (a shared .proto, say): each file, or each folder's tree.</summary>
+    private static IEnumerable<string> DeclaredExternals(string folder, BuildSpec build)
+    {
+        var lines = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var input in build.Inputs ?? [])
+        {
+            var path = Path.GetFullPath(Path.Combine(folder, input));
+            if (Directory.Exists(path)) ExternalTree(path, lines);
+            else lines.Add(ExternalFile(path));
+        }
+        return lines;
     }
 
     private static void ExternalTree(string dir, SortedSet<string> lines)

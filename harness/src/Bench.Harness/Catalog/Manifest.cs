@@ -37,6 +37,9 @@ public sealed record Manifest(
             throw new ManifestException(path, $"build.toolchain '{Build.Toolchain}' is not one of {string.Join(", ", Toolchains.Known)}");
         if (Build.Toolchain == Toolchains.Dotnet && string.IsNullOrWhiteSpace(Build.Project))
             throw new ManifestException(path, "a dotnet build needs build.project");
+        foreach (var input in Build.Inputs ?? [])
+            if (string.IsNullOrWhiteSpace(input) || Path.IsPathRooted(input))
+                throw new ManifestException(path, $"build.inputs '{input}' must be a path relative to the manifest's folder");
         if (Implementations is not { Count: > 0 }) throw new ManifestException(path, "'implementations' is empty");
         foreach (var impl in Implementations)
         {
@@ -53,7 +56,8 @@ public sealed record Manifest(
     }
 }
 
-public sealed record BuildSpec(string Toolchain, string? Project = null);
+/// <summary>How a folder is built. Inputs: paths outside the folder its build reads (relative to it), so a change there rebuilds it.</summary>
+public sealed record BuildSpec(string Toolchain, string? Project = null, IReadOnlyList<string>? Inputs = null);
 
 public sealed record ImplementationSpec(
     string Name,
