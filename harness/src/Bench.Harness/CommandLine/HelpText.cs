@@ -104,6 +104,7 @@ public static class HelpText
           --timeout S              per-connection timeout handed to clients (default 30)
           --no-build               use what is already built
           --keep-samples           keep the raw latency sample files
+          --syscalls               count the server's system calls over each timed window (perf stat; root; costs a little rate)
           --results DIR            where result sets go (default results/)
         """;
 }
