@@ -37,9 +37,9 @@ public static class Figures
         "the server's CPU time in its own code and runtime (user mode) per verified request", r => PerRequest(r.ServerUserMs * 1000, r, cpu: true));
     public static readonly Figure ServerKernelPerRequest = new("server_sys_us_per_req", "server kernel", "us/req", "F1", false,
         "the server's CPU time in the kernel (system calls, the TCP stack) per verified request", r => PerRequest(r.ServerSysMs * 1000, r, cpu: true));
-    public static readonly Figure SyscallsPerRequest = new("server_syscalls_per_req", "syscalls", "/req", "F2", false,
+    public static readonly Figure SyscallsPerRequest = new("server_syscalls_per_req", "syscalls", "per req", "F2", false,
         "the server's system calls per verified request over the timed window (perf stat, --syscalls)", r => PerRequest(r.ServerSyscalls, r));
-    public static readonly Figure SwitchesPerRequest = new("server_ctx_switches_per_req", "switches", "/req", "F3", false,
+    public static readonly Figure SwitchesPerRequest = new("server_ctx_switches_per_req", "switches", "per req", "F3", false,
         "the server's context switches (it blocked, or was preempted) per verified request", r => PerRequest(r.ServerContextSwitches, r));
     public static readonly Figure ClientCpuPerRequest = new("client_cpu_us_per_req", "client CPU", "us/req", "F1", false,
         "the load generator's CPU time per verified request", r => r.ClientCpuUsPerReq);
