@@ -71,6 +71,7 @@ public static class Commands
             Sweep = a.Flag("--sweep"),
             Matrix = a.Flag("--matrix"),
             ReferenceClient = a.Text("--reference-client") ?? defaults.ReferenceClient,
+            GrpcClient = a.Text("--grpc-client") ?? defaults.GrpcClient,
             // --no-NAME: every independent tool can be left out by name.
             LoadTools = defaults.LoadTools.Where(t => !a.Flag($"--no-{t.Name}")).ToList(),
         };

@@ -96,6 +96,7 @@ public static class HelpText
           --sweep                  connections 100, 1000, 10000 and payloads 64 B-64 KiB
           --matrix                 every client against every server (burst) and a heatmap
           --reference-client NAME  the one client run against every server (default cpp-epoll)
+          --grpc-client NAME       the gRPC client that loads every gRPC server without its own (default csharp-grpc)
           --calls N                the same as --in-flight
         {{ToolOptions}}
           --server-cpus LIST       taskset CPU list for servers (default 0)

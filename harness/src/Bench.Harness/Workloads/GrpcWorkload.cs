@@ -16,6 +16,16 @@ public abstract class GrpcWorkload : MultiplexedWorkload
 
     public override IChartSource Charts => Rates;
 
+    /// <summary>The lean C# client (--grpc-client), even when not chosen itself: it speaks gRPC to any server, so every server is loaded alike.</summary>
+    protected override Implementation? SharedClient(SuitePlanContext p)
+    {
+        var name = p.Options.GrpcClient;
+        var client = p.Catalog.All.FirstOrDefault(i => i.Name == name)
+            ?? throw new ArgumentException($"--grpc-client: no implementation named '{name}'");
+        return client.HasClient && client.Workloads.Contains(this) ? client
+            : throw new ArgumentException($"--grpc-client: {name} has no client for {Name}");
+    }
+
     // memif moves millions of frames a second, gRPC a few hundred thousand calls: one scale each.
     private static readonly FamilyRates Rates = new("grpc-rps.png", "gRPC: calls/s per workload, transport and load tool (median, min-max)",
         "calls/s", s => $"{s.Pair} {((GrpcWorkload)s.Workload).ShortName} {s.Transport}");
