@@ -45,6 +45,6 @@ if ! command -v cargo >/dev/null && [[ $EUID -eq 0 ]]; then
   apt-get install -y -qq --no-install-recommends cargo >/dev/null
 fi
 
-for tool in dotnet cargo python3 cmake taskset; do
+for tool in dotnet cargo python3 cmake go protoc protoc-gen-go protoc-gen-go-grpc taskset; do
   command -v "$tool" >/dev/null || { echo "setup: '$tool' is not on PATH; install it first" >&2; exit 1; }
 done
