@@ -290,6 +290,7 @@ public class BuilderTests
         var environment = new[] { "env", "GO111MODULE=off", "GOFLAGS=", $"GOPATH={dir.Path}/build/_gopath:{Builder.DebianGoPath}" };
         IReadOnlyList<IReadOnlyList<string>> expected = [[.. environment, "go", "generate", "./..."], [.. environment, "go", "build", "-trimpath", "-o", "build/", "./..."]];
         Assert.Equal(expected, steps);
+        Assert.All(steps, step => Assert.Equal("go", Builder.ProgramOf(step))); // what the plan check looks for
     }
 
     [Fact]

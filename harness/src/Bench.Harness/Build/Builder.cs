@@ -37,6 +37,10 @@ public static class Builder
         _ => throw new ArgumentException($"no builder for toolchain '{build.Toolchain}'"),
     };
 
+    /// <summary>The program a step runs: past `env VAR=value ...` when it sets an environment.</summary>
+    public static string ProgramOf(IReadOnlyList<string> step) =>
+        step[0] == "env" ? step.Skip(1).First(a => !a.Contains('=')) : step[0];
+
     /// <summary>Where Debian's Go packages are (golang-google-grpc-dev and the like): the second GOPATH entry.</summary>
     public const string DebianGoPath = "/usr/share/gocode";
 
