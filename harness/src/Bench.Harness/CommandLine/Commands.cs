@@ -15,10 +15,17 @@ public static class Commands
     public static async Task<int> RunAsync(string root, ArgReader a, CancellationToken cancel)
     {
         var (options, settings, build, results) = SuiteArguments(a, root, repeats: 5);
+        var hostsPath = a.Text("--hosts");
         a.EnsureEmpty();
         var plan = Plan(root, options);
         if (!PlanIsRunnable(plan, settings, build)) return 2;
-        return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);
+        if (hostsPath is null) return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);
+        // Every host verified, everything built here and shipped there, before anything is timed.
+        var implementations = plan.SelectMany(p => p.Experiment.Implementations).Distinct().ToList();
+        var hosts = await Remote.MultiHost.PrepareAsync(root, Remote.HostsFile.Load(hostsPath), implementations,
+            plan.Max(p => p.Experiment.Connections), cancel);
+        if (hosts is null) return 2;
+        return await SuiteRunner.RunAsync(root, plan, settings, results, build: false, cancel, hosts);
     }
 
     /// <summary>
