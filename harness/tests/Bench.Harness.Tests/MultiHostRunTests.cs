@@ -15,7 +15,7 @@ public class MultiHostRunTests(TestBed bed)
 
     private ManagedProcess StartHarness(string results, params string[] args) =>
         ManagedProcess.Start("harness", ["dotnet", Harness, "run", "--root", Repo.Root, "--hosts", bed.HostsPath, "--no-build",
-            "--repeats", "1", "--warmups", "0", "--warmup-cap", "0", "--client-warmup", "0", "--results", results, .. args], Repo.Root);
+            .. args.Contains("--repeats") ? Array.Empty<string>() : ["--repeats", "1"], "--warmups", "0", "--warmup-cap", "0", "--client-warmup", "0", "--results", results, .. args], Repo.Root);
 
     [TestBedFact]
     public async Task the_csharp_and_a_native_echo_run_with_the_server_and_clients_on_their_hosts_connections_split_and_nothing_left()
@@ -38,6 +38,37 @@ public class MultiHostRunTests(TestBed bed)
             Assert.NotNull(r.LatP99Us);
         });
         Assert.Contains("Multi-host: the server on bench-h0", File.ReadAllText(Path.Combine(results.Path, "latest", "summary.md")));
+        await RemoteProcessTests.AssertHostsEmptyWithin(TimeSpan.FromSeconds(5));
+    }
+
+    [TestBedFact]
+    public async Task the_rows_percentiles_are_those_of_the_three_client_hosts_kept_samples_concatenated()
+    {
+        await Repo.BuiltAsync("cpp-epoll");
+        using var results = new TempDir();
+        await using var run = StartHarness(results.Path, "--only", "cpp-epoll", "--workload", "burst", "--connections", "900", "--repeats", "2", "--keep-samples");
+        Assert.True(await run.Exited.WaitAsync(TimeSpan.FromMinutes(5)) == 0, run.StderrTail);
+        var set = Path.Combine(results.Path, "latest");
+        var rows = ResultsCsv.Read(Path.Combine(set, "runs.csv"));
+        Assert.Equal([1, 2], rows.Select(r => r.Repeat));
+        foreach (var row in rows)
+        {
+            Assert.Equal(RunStatus.Ok, row.Status);
+            // Each client host's own file, as it wrote it: its share of the connections, one sample each.
+            var kept = bed.Hosts.Clients.Select(h => Path.Combine(set, Remote.MultiHostRunner.KeptSamplesFile(row, h.Name))).ToList();
+            Assert.All(kept, f => Assert.Equal(300 * 8, new FileInfo(f).Length));
+            // Their bytes end to end are one samples file of every request, whose figures are the harness's own statistics.
+            var all = Path.Combine(results.Path, $"all-{row.Repeat}.bin");
+            File.WriteAllBytes(all, kept.SelectMany(File.ReadAllBytes).ToArray());
+            var histogram = LatencyHistogram.Record(LatencySamples.ReadFile(all).Values);
+            Assert.Equal(900, histogram.Count);
+            Assert.Equal(histogram.PercentileUs(50), row.LatP50Us);
+            Assert.Equal(histogram.PercentileUs(90), row.LatP90Us);
+            Assert.Equal(histogram.PercentileUs(99), row.LatP99Us);
+            Assert.Equal(histogram.PercentileUs(99.9), row.LatP999Us);
+            Assert.Equal(histogram.MaxUs, row.LatMaxUs);
+            Assert.Equal(histogram.MeanUs, row.LatMeanUs);
+        }
         await RemoteProcessTests.AssertHostsEmptyWithin(TimeSpan.FromSeconds(5));
     }
 

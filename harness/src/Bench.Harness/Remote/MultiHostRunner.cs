@@ -198,30 +198,76 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
 
     private static double? PerRequestUs(double? cpuMs, long ok) => cpuMs is >= 100 && ok > 0 ? Math.Round(cpuMs.Value * 1000 / ok, 3) : null;
 
-    /// <summary>Every client's samples, fetched and merged: the percentiles are those of all requests together, never an average of per-host ones.</summary>
+    /// <summary>
+    /// Every client's samples, fetched and merged: the percentiles are those of all requests
+    /// together, never an average of per-host ones. With --keep-samples each client's file of a
+    /// measured repeat is kept in the result set as <see cref="KeptSamplesFile"/>.
+    /// </summary>
     private async Task FillLatencyAsync(RunRecord row, IReadOnlyList<Client> clients, Func<RemoteHost, string> folder, int repeat)
     {
-        var merged = new List<long>();
-        foreach (var c in clients)
+        var fetched = new List<string>();
+        try
         {
-            using var bytes = new MemoryStream();
-            var argv = hosts.Ssh.Command(c.Host, ["cat", $"{folder(c.Host)}/{c.Samples}"]);
-            var result = await CliWrap.Cli.Wrap(argv[0]).WithArguments(argv.Skip(1)).WithValidation(CliWrap.CommandResultValidation.None)
-                .WithStandardOutputPipe(CliWrap.PipeTarget.ToStream(bytes)).ExecuteAsync();
-            if (result.ExitCode != 0) { (row.Status, row.Error) = (RunStatus.ClientFailed, $"{c.Host}: its samples file could not be fetched"); return; }
-            var path = Path.GetTempFileName();
-            await File.WriteAllBytesAsync(path, bytes.ToArray());
-            try { merged.AddRange(LatencySamples.ReadFile(path).Values); }
-            catch (InvalidDataException x) { (row.Status, row.Error) = (RunStatus.ClientFailed, $"{c.Host}: {x.Message}"); return; }
-            finally { File.Delete(path); }
+            foreach (var c in clients)
+            {
+                var path = Path.GetTempFileName();
+                fetched.Add(path);
+                await using (var file = File.Create(path))
+                {
+                    var argv = hosts.Ssh.Command(c.Host, ["cat", $"{folder(c.Host)}/{c.Samples}"]);
+                    var result = await CliWrap.Cli.Wrap(argv[0]).WithArguments(argv.Skip(1)).WithValidation(CliWrap.CommandResultValidation.None)
+                        .WithStandardOutputPipe(CliWrap.PipeTarget.ToStream(file)).ExecuteAsync();
+                    if (result.ExitCode != 0) { (row.Status, row.Error) = (RunStatus.ClientFailed, $"{c.Host}: its samples file could not be fetched"); return; }
+                }
+                if (settings.KeepSamples && repeat > 0)
+                {
+                    var kept = Path.Combine(ResultSet, KeptSamplesFile(row, c.Host.Name));
+                    Directory.CreateDirectory(Path.GetDirectoryName(kept)!);
+                    File.Copy(path, kept, overwrite: true);
+                }
+            }
+            LatencyHistogram histogram;
+            try { histogram = MergeSamples(fetched); }
+            catch (InvalidDataException x)
+            {
+                var host = clients[fetched.FindIndex(f => x.Message.StartsWith(f, StringComparison.Ordinal)) is var i and >= 0 ? i : 0].Host;
+                (row.Status, row.Error) = (RunStatus.ClientFailed, $"{host}: {x.Message}");
+                return;
+            }
+            if (histogram.Count == 0) return;
+            if (histogram.Count != row.Ok && row.Status == RunStatus.Ok)
+                (row.Status, row.Error) = (RunStatus.ClientFailed, $"the clients' samples files hold {histogram.Count} samples but their RESULT lines say ok={row.Ok}");
+            histogram.Fill(row);
+            if (repeat > 0) histogram.WriteLog(LatencyHistogram.LogPath(ResultSet, row), row.Timestamp, DateTimeOffset.UtcNow);
         }
-        if (merged.Count == 0) return;
-        if (merged.Count != row.Ok && row.Status == RunStatus.Ok)
-            (row.Status, row.Error) = (RunStatus.ClientFailed, $"the clients' samples files hold {merged.Count} samples but their RESULT lines say ok={row.Ok}");
-        var histogram = LatencyHistogram.Record(merged);
-        histogram.Fill(row);
-        if (repeat > 0) histogram.WriteLog(LatencyHistogram.LogPath(Path.GetDirectoryName(Path.GetFullPath(csv.Path))!, row), row.Timestamp, DateTimeOffset.UtcNow);
+        finally
+        {
+            foreach (var f in fetched) File.Delete(f);
+        }
     }
+
+    /// <summary>
+    /// The samples of several clients' files (the contract's format) as one distribution: every
+    /// sample of every file recorded into one histogram, so its percentiles are those of the
+    /// concatenated samples, never an average or the largest of the files' own percentiles.
+    /// </summary>
+    public static LatencyHistogram MergeSamples(IEnumerable<string> files) =>
+        LatencyHistogram.Record(files.SelectMany(f => LatencySamples.ReadFile(f).Values));
+
+    /// <summary>Where --keep-samples keeps a client host's samples of a row, relative to the result set: samples/&lt;row key&gt;--&lt;host&gt;.bin.</summary>
+    public static string KeptSamplesFile(RunRecord row, string host)
+    {
+        var log = LatencyHistogram.LogFile(row);
+        var key = Path.GetFileNameWithoutExtension(log);
+        var safeHost = string.Concat(host.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.' ? ch : '_'));
+        return $"{SamplesFolder}/{key}--{safeHost}.bin";
+    }
+
+    /// <summary>The folder of a result set where --keep-samples keeps the client hosts' raw samples.</summary>
+    public const string SamplesFolder = "samples";
+
+    /// <summary>The result set's folder: where runs.csv is.</summary>
+    private string ResultSet => Path.GetDirectoryName(Path.GetFullPath(csv.Path))!;
 
     public RunRecord Fail(Experiment e, string status, string error)
     {
