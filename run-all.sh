@@ -3,7 +3,7 @@
 #   ./run-all.sh            the default suite (see ./run-all.sh --help)
 #   ./run-all.sh test       every test suite
 #   ./run-all.sh fuzz [TARGET] [--seconds S]   afl-fuzz on the readers of hostile input (scripts/fuzz.sh)
-#   ./run-all.sh testbed up [--hosts N] [--rate RATE] | down   hosts in network namespaces on this machine (scripts/testbed.sh)
+#   ./run-all.sh testbed up [--name NAME] [--hosts N] [--rate RATE] | down [--name NAME]   hosts in network namespaces on this machine (scripts/testbed.sh)
 set -euo pipefail
 cd "$(dirname "$0")"
 # rustup installs cargo per user; a login shell has it on PATH, CI's environment may not.

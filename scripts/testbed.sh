@@ -1,29 +1,50 @@
 #!/usr/bin/env bash
 # A test bed of N "hosts" on this one machine, for multi-host runs (docs/hosts.md):
-#   ./run-all.sh testbed up [--hosts N] [--rate RATE]   N network namespaces bench-h0..bench-h(N-1)
-#   ./run-all.sh testbed down                           removes all of it, also after a crash
+#   ./run-all.sh testbed up [--name NAME] [--hosts N] [--rate RATE]   N network namespaces NAME-h0..NAME-h(N-1)
+#   ./run-all.sh testbed down [--name NAME]                           removes all of it, also after a crash
 #
-# Each namespace has one veth link to the bridge bench-br0 in this namespace, an address from
+# Each namespace has one veth link to the bridge NAME-br0 in this namespace, an address from
 # 198.18.0.0/15 (RFC 2544's range for benchmark tests: 198.18.0.1 is bench-h0, the bridge is
 # 198.18.0.254), and Debian's sshd listening on its address with a host key and a login key made
 # for the test bed. --rate puts a tc tbf rate limit on both directions of every link. `up` writes
 # an ssh config (one alias per host, multiplexed, checked against the test bed's own
-# known_hosts) and a hosts file (bench-h0 the server, the others clients), and prints the hosts
+# known_hosts) and a hosts file (NAME-h0 the server, the others clients), and prints the hosts
 # file's path as its last line. Everything it makes is found again by name, so `down` works
 # without the state folder too.
+#
+# NAME (default "bench": bench-h0.., bench-br0, /run/bench-testbed, 198.18.0.0/24) lets test beds
+# live side by side, e.g. the tests' own beside one a user has up: its namespaces, links, bridge,
+# state folder (/run/NAME-testbed) and subnet (198.18.K.0/24, the first K from 1 up that no other
+# bridge uses) are its own, and `down --name NAME` touches nothing else.
 set -euo pipefail
 
-state=${BENCH_TESTBED_DIR:-/run/bench-testbed}
-prefix=bench-h
-bridge=bench-br0
-net=198.18.0
-controller=$net.254
-
+name=bench
 die() { echo "testbed: $*" >&2; exit 1; }
 
 usage() {
-  echo "usage: testbed up [--hosts N] [--rate RATE] | testbed down" >&2
+  echo "usage: testbed up [--name NAME] [--hosts N] [--rate RATE] | testbed down [--name NAME]" >&2
   exit 2
+}
+
+# Everything named after the test bed's NAME (set by --name before up or down runs).
+names() {
+  # Interface names have at most 15 bytes: NAME-h199-br is NAME and 8 more.
+  [[ $name =~ ^[a-z][a-z0-9]{0,6}$ ]] || die "--name '$name' must be 1 to 7 lower-case letters and digits, starting with a letter"
+  if [[ $name == bench ]]; then state=${BENCH_TESTBED_DIR:-/run/bench-testbed}; else state=/run/$name-testbed; fi
+  prefix=$name-h
+  bridge=$name-br0
+}
+
+# The subnet's first three octets: 198.18.0 for the default test bed, else the first 198.18.K (K >= 1)
+# that no bridge or address of this namespace is on (another test bed's, or anything else).
+pick_net() {
+  if [[ $name == bench ]]; then net=198.18.0; return; fi
+  local used k
+  used=$(ip -o -4 addr show 2>/dev/null | awk '{print $4}' | grep -E '^198\.1[89]\.' | cut -d. -f1-3 || true)
+  for ((k = 1; k < 256; k++)); do
+    grep -qx "198.18.$k" <<<"$used" || { net=198.18.$k; return; }
+  done
+  die "no free /24 left in 198.18.0.0/16 for test bed '$name'"
 }
 
 # Namespaces of ours, found by name (a crashed `up` leaves no state to go by).
@@ -46,7 +67,7 @@ down() {
   done
   ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
   rm -rf "$state"
-  echo "testbed: down (no namespace, link or state folder of the test bed is left)" >&2
+  echo "testbed: down (no namespace, link or state folder of test bed '$name' is left)" >&2
 }
 
 # tc tbf on one device: RATE, a burst of at least 10 ms of traffic (and of a 64 KiB GSO segment, or
@@ -60,6 +81,7 @@ up() {
   local hosts=4 rate=""
   while (($#)); do
     case $1 in
+      --name) name=${2:-}; shift 2 ;;
       --hosts) hosts=${2:-}; shift 2 ;;
       --rate) rate=${2:-}; shift 2 ;;
       *) usage ;;
@@ -78,14 +100,19 @@ up() {
     burst=$((bits / 8 / 100)); ((burst >= 131072)) || burst=131072
   fi
   if [[ -d $state || -n $(our_namespaces) ]] || ip link show "$bridge" >/dev/null 2>&1; then
-    echo "testbed: a test bed is up (or was left by a crash); taking it down first" >&2
+    echo "testbed: test bed '$name' is up (or was left by a crash); taking it down first" >&2
     down
   fi
+  # Two `up`s at once would pick the same free subnet.
+  exec 9>/run/testbed.lock
+  flock 9
+  pick_net
+  controller=$net.254
 
   mkdir -p "$state" /run/sshd
   chmod 700 "$state"
-  ssh-keygen -q -t ed25519 -N "" -C "bench-testbed login" -f "$state/id_ed25519"
-  ssh-keygen -q -t ed25519 -N "" -C "bench-testbed host" -f "$state/host_ed25519"
+  ssh-keygen -q -t ed25519 -N "" -C "$name-testbed login" -f "$state/id_ed25519"
+  ssh-keygen -q -t ed25519 -N "" -C "$name-testbed host" -f "$state/host_ed25519"
   cp "$state/id_ed25519.pub" "$state/authorized_keys"
   cat >"$state/sshd_config" <<EOF
 # sshd of every test-bed namespace (ListenAddress and PidFile are given per host on the command line).
@@ -103,6 +130,24 @@ MaxSessions 64
 MaxStartups 64
 LogLevel ERROR
 EOF
+  # The login shell's rc file on a test-bed host. The hosts share this machine's files, its home
+  # folder included, but a host is a machine of its own: its sessions get sshd's plain PATH
+  # (/usr/bin's python3 and dotnet), not the rc file of whoever runs the test bed (on this
+  # machine root's ~/.bashrc runs `pyenv init`, whose rehash takes a lock every session waits
+  # on, and which outlives the session).
+  home=$(getent passwd root | cut -d: -f6)
+  cat >"$state/bashrc" <<'EOF'
+# ~/.bashrc of a test-bed host (scripts/testbed.sh): bash reads it for every ssh command.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+EOF
+  # How every test-bed host's sshd starts, inside its namespace: `ip netns exec HOST STATE/sshd [sshd options]`
+  # (ip netns exec gives it a mount namespace of its own, so the rc file it mounts is its own).
+  cat >"$state/sshd" <<EOF
+#!/bin/sh
+[ -f "$home/.bashrc" ] && mount --bind "$state/bashrc" "$home/.bashrc"
+exec /usr/sbin/sshd -f "$state/sshd_config" "\$@"
+EOF
+  chmod 755 "$state/sshd"
 
   ip link add "$bridge" type bridge
   ip addr add "$controller/24" dev "$bridge"
@@ -143,8 +188,7 @@ EOF
       limit_rate "" "$ns-br" "$rate"                # what it receives
     fi
     mkdir -p "$state/$ns/work"
-    ip netns exec "$ns" /usr/sbin/sshd -f "$state/sshd_config" -o "ListenAddress=$addr" \
-      -o "PidFile=$state/$ns/sshd.pid" -E "$state/$ns/sshd.log"
+    ip netns exec "$ns" "$state/sshd" -o "ListenAddress=$addr" -o "PidFile=$state/$ns/sshd.pid" -E "$state/$ns/sshd.log"
     echo "$addr $host_key" >>"$state/known_hosts"
     printf 'Host %s\n  HostName %s\n' "$ns" "$addr" >>"$state/ssh_config"
     local role=client cpus=$cpus_client
@@ -177,8 +221,21 @@ EOF
   echo "$state/hosts.json"
 }
 
+# --name first, wherever it is: everything else is named after it.
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  if [[ ${args[i]} == --name ]]; then name=${args[i + 1]:-}; fi
+done
+names
 case ${1:-} in
   up) shift; up "$@" ;;
-  down) shift; (($# == 0)) || usage; down ;;
+  down)
+    shift
+    case $# in
+      0) ;;
+      2) [[ $1 == --name ]] || usage ;;
+      *) usage ;;
+    esac
+    down ;;
   *) usage ;;
 esac

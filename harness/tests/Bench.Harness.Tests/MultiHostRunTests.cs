@@ -32,13 +32,13 @@ public class MultiHostRunTests(TestBed bed)
             Assert.Equal(RunStatus.Ok, r.Status);
             Assert.Equal(0, r.Failed);
             Assert.Equal(300, r.Ok);
-            Assert.Equal("bench-h0", r.ServerHost);
-            Assert.Equal("bench-h1:100 bench-h2:100 bench-h3:100", r.ClientHosts);
-            Assert.Contains("bench-h3:", r.HostUsage);
+            Assert.Equal(bed.H(0), r.ServerHost);
+            Assert.Equal($"{bed.H(1)}:100 {bed.H(2)}:100 {bed.H(3)}:100", r.ClientHosts);
+            Assert.Contains($"{bed.H(3)}:", r.HostUsage);
             Assert.NotNull(r.LatP99Us);
         });
-        Assert.Contains("Multi-host: the server on bench-h0", File.ReadAllText(Path.Combine(results.Path, "latest", "summary.md")));
-        await RemoteProcessTests.AssertHostsEmptyWithin(TimeSpan.FromSeconds(5));
+        Assert.Contains($"Multi-host: the server on {bed.H(0)}", File.ReadAllText(Path.Combine(results.Path, "latest", "summary.md")));
+        await RemoteProcessTests.AssertHostsEmptyWithin(bed, TimeSpan.FromSeconds(5));
     }
 
     [TestBedFact]
@@ -69,7 +69,7 @@ public class MultiHostRunTests(TestBed bed)
             Assert.Equal(histogram.MaxUs, row.LatMaxUs);
             Assert.Equal(histogram.MeanUs, row.LatMeanUs);
         }
-        await RemoteProcessTests.AssertHostsEmptyWithin(TimeSpan.FromSeconds(5));
+        await RemoteProcessTests.AssertHostsEmptyWithin(bed, TimeSpan.FromSeconds(5));
     }
 
     [TestBedFact]
@@ -80,11 +80,11 @@ public class MultiHostRunTests(TestBed bed)
         await using var run = StartHarness(results.Path, "--only", "csharp", "--workload", "persistent", "--connections", "30", "--duration", "60");
         // Wait until clients run on the client hosts (the server's host has one before them).
         var waited = Stopwatch.StartNew();
-        while (TestBed.ProcessesInNamespaces().Count(p => !p.StartsWith("bench-h0", StringComparison.Ordinal)) < 3 && waited.Elapsed < TimeSpan.FromSeconds(90))
+        while (bed.ProcessesInNamespaces().Count(p => !p.StartsWith(bed.H(0), StringComparison.Ordinal)) < 3 && waited.Elapsed < TimeSpan.FromSeconds(90))
             await Task.Delay(200);
-        Assert.True(TestBed.ProcessesInNamespaces().Count > 3, "the clients never started");
+        Assert.True(bed.ProcessesInNamespaces().Count > 3, "the clients never started");
         Process.GetProcessById(run.Pid).Kill(); // SIGKILL: the harness runs no code of its own
-        await RemoteProcessTests.AssertHostsEmptyWithin(TimeSpan.FromSeconds(10));
+        await RemoteProcessTests.AssertHostsEmptyWithin(bed, TimeSpan.FromSeconds(10));
     }
 
     [TestBedFact]
@@ -94,26 +94,26 @@ public class MultiHostRunTests(TestBed bed)
         using var results = new TempDir();
         await using var run = StartHarness(results.Path, "--only", "csharp", "--workload", "persistent", "--connections", "30", "--duration", "20");
         var waited = Stopwatch.StartNew();
-        // The measured repeat's client on bench-h2 (not the verify step's probes): the host dies in the middle of it.
-        while (!TestBed.ProcessesInNamespaces().Any(p => p.StartsWith("bench-h2", StringComparison.Ordinal) && p.Contains("csharp-echo client") && p.Contains("--duration 20"))
+        // The measured repeat's client on host 2 (not the verify step's probes): the host dies in the middle of it.
+        while (!bed.ProcessesInNamespaces().Any(p => p.StartsWith(bed.H(2), StringComparison.Ordinal) && p.Contains("csharp-echo client") && p.Contains("--duration 20"))
                && waited.Elapsed < TimeSpan.FromSeconds(120))
             await Task.Delay(200);
         await Task.Delay(2000);
         // The host dies: every process in its namespace, its sshd included.
-        var pids = TestBed.Run("ip", "netns", "pids", "bench-h2").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var pids = TestBed.Run("ip", "netns", "pids", bed.H(2)).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         TestBed.Run(["kill", "-KILL", .. pids]);
         try
         {
             await run.Exited.WaitAsync(TimeSpan.FromMinutes(3));
             var row = ResultsCsv.Read(Path.Combine(results.Path, "latest", "runs.csv")).First(r => r.Repeat == 1);
             Assert.Equal(RunStatus.ClientFailed, row.Status);
-            Assert.Contains("client on bench-h2: the host was lost (ssh exited 255)", row.Error);
-            await RemoteProcessTests.AssertHostsEmptyWithin(TimeSpan.FromSeconds(10));
+            Assert.Contains($"client on {bed.H(2)}: the host was lost (ssh exited 255)", row.Error);
+            await RemoteProcessTests.AssertHostsEmptyWithin(bed, TimeSpan.FromSeconds(10));
         }
         finally
         {
-            TestBed.Run("ip", "netns", "exec", "bench-h2", "/usr/sbin/sshd", "-f", $"{bed.State}/sshd_config", "-o", "ListenAddress=198.18.0.3",
-                "-o", $"PidFile={bed.State}/bench-h2/sshd.pid", "-E", $"{bed.State}/bench-h2/sshd.log");
+            TestBed.Run("ip", "netns", "exec", bed.H(2), $"{bed.State}/sshd", "-o", $"ListenAddress={bed.Ip(2)}",
+                "-o", $"PidFile={bed.State}/{bed.H(2)}/sshd.pid", "-E", $"{bed.State}/{bed.H(2)}/sshd.log");
         }
     }
 }

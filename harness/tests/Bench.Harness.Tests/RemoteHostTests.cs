@@ -15,9 +15,10 @@ public class RemoteHostTests(TestBed bed)
     public async Task testbed_up_writes_a_hosts_file_of_one_server_and_three_clients_each_reachable_with_its_facts()
     {
         var hosts = bed.Hosts;
-        Assert.Equal("bench-h0", hosts.Server.Name);
-        Assert.Equal(["bench-h1", "bench-h2", "bench-h3"], hosts.Clients.Select(h => h.Name));
-        Assert.All(hosts.Hosts, h => Assert.StartsWith("198.18.0.", h.Address));
+        Assert.Equal(bed.H(0), hosts.Server.Name);
+        Assert.Equal([bed.H(1), bed.H(2), bed.H(3)], hosts.Clients.Select(h => h.Name));
+        Assert.Equal([bed.Ip(0), bed.Ip(1), bed.Ip(2), bed.Ip(3)], hosts.Hosts.Select(h => h.Address));
+        Assert.StartsWith("198.18.", bed.Net);
         var facts = await HostCheck.VerifyAsync(hosts, CSharp(1000), CancellationToken.None);
         Assert.Equal(4, facts.Count);
         Assert.All(facts, f =>
@@ -30,6 +31,37 @@ public class RemoteHostTests(TestBed bed)
     }
 
     [TestBedFact]
+    public async Task a_second_named_test_bed_lives_beside_the_tests_own_and_its_down_removes_only_its_own()
+    {
+        var other = $"u{Environment.ProcessId % 100_000}";
+        var (exit, stdout, stderr) = TestBed.Script("up", "--name", other, "--hosts", "2");
+        try
+        {
+            Assert.True(exit == 0, stderr);
+            var hosts = HostsFile.Load(stdout.Trim().Split('\n')[^1]);
+            Assert.Equal($"/run/{other}-testbed/hosts.json", hosts.Path);
+            Assert.Equal([$"{other}-h0", $"{other}-h1"], hosts.Hosts.Select(h => h.Name));
+            // Its own subnet: none of its addresses is one of the tests' test bed.
+            var net = string.Join('.', hosts.Server.Address.Split('.')[..3]);
+            Assert.NotEqual(bed.Net, net);
+            Assert.StartsWith("198.18.", net);
+            var facts = await HostCheck.VerifyAsync(hosts, CSharp(10), CancellationToken.None);
+            Assert.Equal(2, facts.Count);
+        }
+        finally
+        {
+            var down = TestBed.Script("down", "--name", other);
+            Assert.True(down.Exit == 0, down.Stderr);
+        }
+        var namespaces = TestBed.Run("ip", "netns", "list").Stdout;
+        Assert.DoesNotContain($"{other}-h", namespaces);
+        Assert.False(Directory.Exists($"/run/{other}-testbed"));
+        // The tests' own test bed is whole: every host in it still answers.
+        for (var i = 0; i < TestBed.HostCount; i++) Assert.Contains(bed.H(i), namespaces);
+        Assert.Equal(TestBed.HostCount, (await HostCheck.VerifyAsync(bed.Hosts, CSharp(10), CancellationToken.None)).Count);
+    }
+
+    [TestBedFact]
     public async Task an_unreachable_host_a_wrong_key_and_a_missing_runtime_each_get_one_error_naming_the_host_and_why()
     {
         using var dir = new TempDir();
@@ -37,12 +69,12 @@ public class RemoteHostTests(TestBed bed)
         Assert.Equal(0, TestBed.Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir.File("stranger")).Exit);
         var config = File.ReadAllText(Path.Combine(bed.State, "ssh_config"));
         File.WriteAllText(dir.File("wrong_key_config"), config.Replace(Path.Combine(bed.State, "id_ed25519"), dir.File("stranger")));
-        // A host with no .NET runtime: a second sshd in bench-h3's namespace whose mount namespace hides /usr/share/dotnet.
+        // A host with no .NET runtime: a second sshd in host 3's namespace whose mount namespace hides /usr/share/dotnet.
         var dotnetHome = Path.GetDirectoryName(Path.GetFullPath(new FileInfo("/usr/bin/dotnet").ResolveLinkTarget(true)?.FullName ?? "/usr/share/dotnet/dotnet"))!;
-        var sshd = $"mount -t tmpfs none {dotnetHome} && exec /usr/sbin/sshd -f {bed.State}/sshd_config -o ListenAddress=198.18.0.4:2222 -o PidFile={dir.File("sshd.pid")}";
-        var started = TestBed.Run("ip", "netns", "exec", "bench-h3", "unshare", "-m", "--propagation", "private", "sh", "-c", sshd);
+        var sshd = $"mount -t tmpfs none {dotnetHome} && exec {bed.State}/sshd -o ListenAddress={bed.Ip(3)}:2222 -o PidFile={dir.File("sshd.pid")}";
+        var started = TestBed.Run("ip", "netns", "exec", bed.H(3), "unshare", "-m", "--propagation", "private", "sh", "-c", sshd);
         Assert.True(started.Exit == 0, started.Stderr);
-        File.WriteAllText(dir.File("config"), config + "Host bench-h9\n  HostName 198.18.0.99\nHost bench-h3-nodotnet\n  HostName 198.18.0.4\n  Port 2222\n  HostKeyAlias 198.18.0.4\n");
+        File.WriteAllText(dir.File("config"), config + $"Host {bed.H(9)}\n  HostName {bed.Ip(98)}\nHost {bed.H(3)}-nodotnet\n  HostName {bed.Ip(3)}\n  Port 2222\n  HostKeyAlias {bed.Ip(3)}\n");
         await Task.Delay(300);
 
         async Task<string> ErrorOf(string sshConfig, params object[] hosts)
@@ -51,18 +83,18 @@ public class RemoteHostTests(TestBed bed)
             var e = await Assert.ThrowsAsync<HostCheckException>(() => HostCheck.VerifyAsync(file, CSharp(100), CancellationToken.None));
             return e.Message;
         }
-        var server = TestBed.Host("bench-h0", "bench-h0", "198.18.0.1", "server");
-        var unreachable = await ErrorOf(dir.File("config"), server, TestBed.Host("ghost", "bench-h9", "198.18.0.99", "client", "1"));
-        Assert.StartsWith("host ghost (bench-h9, client): cannot log in with ssh", unreachable);
-        Assert.DoesNotContain("bench-h0", unreachable);
+        var server = bed.Host(bed.H(0), bed.H(0), bed.Ip(0), "server");
+        var unreachable = await ErrorOf(dir.File("config"), server, bed.Host("ghost", bed.H(9), bed.Ip(98), "client", "1"));
+        Assert.StartsWith($"host ghost ({bed.H(9)}, client): cannot log in with ssh", unreachable);
+        Assert.DoesNotContain(bed.H(0), unreachable);
 
-        var wrongKey = await ErrorOf(dir.File("wrong_key_config"), server, TestBed.Host("bench-h1", "bench-h1", "198.18.0.2", "client", "1"));
-        Assert.Contains("host bench-h0 (bench-h0, server): cannot log in with ssh", wrongKey);
-        Assert.Contains("host bench-h1 (bench-h1, client): cannot log in with ssh", wrongKey);
+        var wrongKey = await ErrorOf(dir.File("wrong_key_config"), server, bed.Host(bed.H(1), bed.H(1), bed.Ip(1), "client", "1"));
+        Assert.Contains($"host {bed.H(0)} ({bed.H(0)}, server): cannot log in with ssh", wrongKey);
+        Assert.Contains($"host {bed.H(1)} ({bed.H(1)}, client): cannot log in with ssh", wrongKey);
         Assert.Contains("Permission denied", wrongKey);
 
-        var noRuntime = await ErrorOf(dir.File("config"), server, TestBed.Host("bench-h3", "bench-h3-nodotnet", "198.18.0.4", "client", "1"));
-        Assert.Equal("host bench-h3 (bench-h3-nodotnet, client): missing dotnet (the .NET runtime: dotnet --list-runtimes lists none) (needed by csharp; scripts/setup.sh installs them)", noRuntime);
+        var noRuntime = await ErrorOf(dir.File("config"), server, bed.Host(bed.H(3), $"{bed.H(3)}-nodotnet", bed.Ip(3), "client", "1"));
+        Assert.Equal($"host {bed.H(3)} ({bed.H(3)}-nodotnet, client): missing dotnet (the .NET runtime: dotnet --list-runtimes lists none) (needed by csharp; scripts/setup.sh installs them)", noRuntime);
         if (File.Exists(dir.File("sshd.pid"))) TestBed.Run("kill", File.ReadAllText(dir.File("sshd.pid")).Trim());
     }
 
@@ -70,11 +102,11 @@ public class RemoteHostTests(TestBed bed)
     public async Task a_plan_needing_more_descriptors_than_a_host_allows_one_process_is_refused_naming_the_host()
     {
         var hosts = bed.Hosts;
-        var hard = (await HostCheck.VerifyAsync(hosts, CSharp(10), CancellationToken.None)).First(f => f.Host == "bench-h0").FdHard;
+        var hard = (await HostCheck.VerifyAsync(hosts, CSharp(10), CancellationToken.None)).First(f => f.Host == bed.H(0)).FdHard;
         // The server holds every connection; the three client hosts a third each, within their limit.
         var connections = (int)hard;
         var e = await Assert.ThrowsAsync<HostCheckException>(() => HostCheck.VerifyAsync(hosts, CSharp(connections), CancellationToken.None));
-        Assert.Equal($"host bench-h0 (bench-h0, server): the plan puts {connections} connections on the server process here, which needs {connections + 256} file descriptors, " +
+        Assert.Equal($"host {bed.H(0)} ({bed.H(0)}, server): the plan puts {connections} connections on the server process here, which needs {connections + 256} file descriptors, " +
                      $"but the host allows one process {hard} (ulimit -Hn); raise it there (/etc/security/limits.conf) or use fewer connections", e.Message);
     }
 }

@@ -25,9 +25,9 @@ public class RemoteProcessTests(TestBed bed)
         Assert.EndsWith($": {Client.Cpus}", affinity);
         var pid = await p.RemotePid;
         Assert.True(pid > 0);
-        Assert.NotEmpty(TestBed.ProcessesInNamespaces());
+        Assert.NotEmpty(bed.ProcessesInNamespaces());
         Assert.True(await p.StopAsync(TimeSpan.FromSeconds(10)));
-        await AssertHostsEmptyWithin(TimeSpan.FromSeconds(5));
+        await AssertHostsEmptyWithin(bed, TimeSpan.FromSeconds(5));
     }
 
     [TestBedFact]
@@ -35,10 +35,10 @@ public class RemoteProcessTests(TestBed bed)
     {
         await using var p = RemoteProcess.Start(Ssh, Client, "sleeper", Sleeper, "/", Client.Cpus);
         await p.WaitForLineAsync(l => l == "READY", TimeSpan.FromSeconds(30), CancellationToken.None);
-        Assert.NotEmpty(TestBed.ProcessesInNamespaces());
+        Assert.NotEmpty(bed.ProcessesInNamespaces());
         // What the harness's reaper does to the ssh client when the harness itself is killed with SIGKILL.
         Process.GetProcessById(p.LocalPid).Kill();
-        await AssertHostsEmptyWithin(TimeSpan.FromSeconds(5));
+        await AssertHostsEmptyWithin(bed, TimeSpan.FromSeconds(5));
     }
 
     [TestBedFact]
@@ -59,14 +59,14 @@ public class RemoteProcessTests(TestBed bed)
             Assert.All(clocks, c => Assert.InRange(c, go - 50, go + 5_000));
         }
         finally { foreach (var p in started) await p.DisposeAsync(); }
-        await AssertHostsEmptyWithin(TimeSpan.FromSeconds(5));
+        await AssertHostsEmptyWithin(bed, TimeSpan.FromSeconds(5));
     }
 
-    internal static async Task AssertHostsEmptyWithin(TimeSpan patience)
+    internal static async Task AssertHostsEmptyWithin(TestBed bed, TimeSpan patience)
     {
         var waited = Stopwatch.StartNew();
         IReadOnlyList<string> left;
-        while ((left = TestBed.ProcessesInNamespaces()).Count > 0 && waited.Elapsed < patience) await Task.Delay(100);
+        while ((left = bed.ProcessesInNamespaces()).Count > 0 && waited.Elapsed < patience) await Task.Delay(100);
         Assert.True(left.Count == 0, $"left running on the test bed after {patience.TotalSeconds} s: {string.Join("; ", left)}");
     }
 }

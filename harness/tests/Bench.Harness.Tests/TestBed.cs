@@ -7,23 +7,36 @@ namespace Bench.Harness.Tests;
 /// <summary>
 /// The repository's own test bed (scripts/testbed.sh): four hosts in network namespaces, each
 /// with a real sshd, made once for the tests of the "testbed" collection and removed after them.
+/// It is a test bed of its own (`testbed up --name t&lt;pid&gt;`: its namespaces, bridge, subnet and
+/// state folder), so the tests neither take down nor trip over one a user has up.
 /// Only root can make one; <see cref="TestBedFactAttribute"/> skips the tests elsewhere and says why.
 /// </summary>
 public sealed class TestBed : IDisposable
 {
     public const int HostCount = 4;
+    public string Name { get; } = $"t{Environment.ProcessId % 100_000}";
     public string HostsPath { get; }
     public HostsFile Hosts => HostsFile.Load(HostsPath);
     public string State => Path.GetDirectoryName(HostsPath)!;
 
+    /// <summary>The subnet's first three octets (the server host is .1).</summary>
+    public string Net { get; }
+
+    /// <summary>Host i's name: its namespace, ssh alias and name in the hosts file.</summary>
+    public string H(int i) => $"{Name}-h{i}";
+
+    /// <summary>Host i's address.</summary>
+    public string Ip(int i) => $"{Net}.{i + 1}";
+
     public TestBed()
     {
-        var (exit, stdout, stderr) = Script("up", "--hosts", HostCount.ToString());
-        if (exit != 0) throw new InvalidOperationException($"testbed up failed: {stderr}");
+        var (exit, stdout, stderr) = Script("up", "--name", Name, "--hosts", HostCount.ToString());
+        if (exit != 0) throw new InvalidOperationException($"testbed up --name {Name} failed: {stderr}");
         HostsPath = stdout.Trim().Split('\n')[^1];
+        Net = string.Join('.', Hosts.Server.Address.Split('.')[..3]);
     }
 
-    public void Dispose() => Script("down");
+    public void Dispose() => Script("down", "--name", Name);
 
     public static (int Exit, string Stdout, string Stderr) Script(params string[] args) =>
         Run([Path.Combine(Repo.Root, "scripts", "testbed.sh"), .. args]);
@@ -38,15 +51,15 @@ public sealed class TestBed : IDisposable
     }
 
     /// <summary>The pids of every process in the test bed's namespaces now, sshd left out.</summary>
-    public static IReadOnlyList<string> ProcessesInNamespaces()
+    public IReadOnlyList<string> ProcessesInNamespaces()
     {
         var found = new List<string>();
         for (var i = 0; i < HostCount; i++)
-            foreach (var pid in Run("ip", "netns", "pids", $"bench-h{i}").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            foreach (var pid in Run("ip", "netns", "pids", H(i)).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
             {
                 var cmd = File.Exists($"/proc/{pid}/cmdline") ? File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim() : "";
                 if (!cmd.StartsWith("sshd", StringComparison.Ordinal) && !cmd.StartsWith("/usr/sbin/sshd", StringComparison.Ordinal) && cmd.Length > 0)
-                    found.Add($"bench-h{i}: {pid} {cmd}");
+                    found.Add($"{H(i)}: {pid} {cmd}");
             }
         return found;
     }
@@ -59,8 +72,8 @@ public sealed class TestBed : IDisposable
         return path;
     }
 
-    public static object Host(string name, string ssh, string address, string role, string cpus = "0") =>
-        new Dictionary<string, string> { ["name"] = name, ["ssh"] = ssh, ["address"] = address, ["cpus"] = cpus, ["role"] = role, ["dir"] = $"/run/bench-testbed/{name}/work" };
+    public object Host(string name, string ssh, string address, string role, string cpus = "0") =>
+        new Dictionary<string, string> { ["name"] = name, ["ssh"] = ssh, ["address"] = address, ["cpus"] = cpus, ["role"] = role, ["dir"] = $"{State}/{name}/work" };
 }
 
 [CollectionDefinition("testbed")]

@@ -24,8 +24,9 @@ public static class HelpText
           list                     one implementation a line: name, language, design
           hosts FILE [--only N,..] [--connections N]
                                    check the hosts of a hosts file (docs/hosts.md) and ship to them
-          testbed up [--hosts N] [--rate RATE] | testbed down
-                                   hosts in network namespaces on this machine, as root (scripts/testbed.sh)
+          testbed up [--name NAME] [--hosts N] [--rate RATE] | testbed down [--name NAME]
+                                   hosts in network namespaces on this machine, as root (scripts/testbed.sh);
+                                   NAME (default bench) keeps test beds apart
           build [--only N,..] [--force]
                                    build implementations without running them; a folder whose
                                    sources did not change is skipped unless --force (after a
