@@ -173,6 +173,7 @@ EOF
     echo "  LogLevel ERROR"
   } >"$state/ssh_config"
 
+  local copied_sysctls=(net.core.somaxconn net.ipv4.tcp_max_syn_backlog net.ipv4.tcp_syncookies net.ipv4.ip_local_port_range net.ipv4.tcp_tw_reuse)
   local entries=() cpus_server=0 cpus_client=0
   (($(nproc) >= 2)) && cpus_client=1
   for ((i = 0; i < hosts; i++)); do
@@ -183,6 +184,12 @@ EOF
     ip -n "$ns" link set lo up
     ip -n "$ns" addr add "$addr/24" dev eth0
     ip -n "$ns" link set eth0 up
+    # A namespace starts with the kernel's defaults of its per-namespace TCP settings, not this
+    # machine's: it gets this machine's, so a test-bed host's accept queue (somaxconn), SYN queue,
+    # port range and TIME_WAIT reuse are those a loopback run here has. The verify step reports them.
+    for key in "${copied_sysctls[@]}"; do
+      ip netns exec "$ns" sysctl -qw "$key=$(sysctl -n "$key" | tr '\t' ' ')"
+    done
     if [[ -n $rate ]]; then
       limit_rate "ip netns exec $ns" eth0 "$rate"   # what the host sends
       limit_rate "" "$ns-br" "$rate"                # what it receives

@@ -28,6 +28,21 @@ public class MachineTests
     }
 
     [Fact]
+    public void input_backlog_drops_are_the_second_column_of_softnet_stat_summed_over_the_cpus_in_hex()
+    {
+        const string softnet = """
+            010389a9 0000012b 00000005 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000
+            00f1bd91 00000010 00000005 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001 00000000 00000000
+            """;
+        Assert.Equal(0x12b + 0x10, TcpCounters.BacklogDropped(softnet));
+        var c = TcpCounters.Parse(Netstat, Snmp, softnet);
+        Assert.Equal(new TcpCounters(37, 41, 33, 12, 5, 315), c);
+        Assert.Equal(new TcpCounters(30, 40, 30, 10, 0, 300), c - new TcpCounters(7, 1, 3, 2, 5, 15));
+        Assert.Equal(new TcpCounters(74, 82, 66, 24, 10, 630), c + c);
+        Assert.True(TcpCounters.Read().BacklogDrops >= 0);
+    }
+
+    [Fact]
     public void live_proc_files_parse()
     {
         var c = TcpCounters.Read();

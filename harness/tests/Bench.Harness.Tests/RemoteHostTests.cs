@@ -62,6 +62,27 @@ public class RemoteHostTests(TestBed bed)
     }
 
     [TestBedFact]
+    public async Task the_verify_step_reports_each_hosts_accept_and_syn_queue_limits_as_its_own_namespace_has_them()
+    {
+        string Sysctl(int host, string key) => TestBed.Run("ip", "netns", "exec", bed.H(host), "sysctl", "-n", key).Stdout.Trim();
+        // testbed up gives every namespace this machine's values (a namespace would start with the kernel's defaults).
+        Assert.Equal(File.ReadAllText("/proc/sys/net/core/somaxconn").Trim(), Sysctl(0, "net.core.somaxconn"));
+        Assert.Equal(File.ReadAllText("/proc/sys/net/ipv4/tcp_max_syn_backlog").Trim(), Sysctl(1, "net.ipv4.tcp_max_syn_backlog"));
+        var (somaxconn, backlog) = (Sysctl(0, "net.core.somaxconn"), Sysctl(0, "net.ipv4.tcp_max_syn_backlog"));
+        TestBed.Run("ip", "netns", "exec", bed.H(0), "sysctl", "-qw", "net.core.somaxconn=1234", "net.ipv4.tcp_max_syn_backlog=777");
+        try
+        {
+            var facts = (await HostCheck.VerifyAsync(bed.Hosts, CSharp(10), CancellationToken.None)).ToDictionary(f => f.Host);
+            Assert.Equal((1234, 777), (facts[bed.H(0)].SoMaxConn, facts[bed.H(0)].SynBacklog));
+            Assert.Equal((int.Parse(somaxconn), int.Parse(backlog)), (facts[bed.H(1)].SoMaxConn, facts[bed.H(1)].SynBacklog));
+        }
+        finally
+        {
+            TestBed.Run("ip", "netns", "exec", bed.H(0), "sysctl", "-qw", $"net.core.somaxconn={somaxconn}", $"net.ipv4.tcp_max_syn_backlog={backlog}");
+        }
+    }
+
+    [TestBedFact]
     public async Task an_unreachable_host_a_wrong_key_and_a_missing_runtime_each_get_one_error_naming_the_host_and_why()
     {
         using var dir = new TempDir();

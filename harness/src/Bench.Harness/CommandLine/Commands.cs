@@ -303,7 +303,7 @@ public static class Commands
         if (prepared is null) return 1;
         foreach (var f in prepared.Facts)
             Console.WriteLine($"{f.Host,-12} {f.Role,-6} {f.Address,-15} cpus {f.Cpus,-5} Linux {f.Kernel}, {f.CpuCount} x {f.CpuModel}, " +
-                              $"ulimit -n {f.FdSoft}/{f.FdHard}, somaxconn {f.SoMaxConn}, ports {f.PortRange}, clock {f.ClockOffsetMs:+0.000;-0.000} ms (rtt {f.RttMs:F1} ms)");
+                              $"ulimit -n {f.FdSoft}/{f.FdHard}, somaxconn {f.SoMaxConn}, syn backlog {f.SynBacklog}, syncookies {f.SynCookies}, ports {f.PortRange}, clock {f.ClockOffsetMs:+0.000;-0.000} ms (rtt {f.RttMs:F1} ms)");
         return 0;
     }
 

@@ -2,23 +2,39 @@ namespace Bench.Harness.Machine;
 
 /// <summary>
 /// The kernel's TCP counters that explain a slow burst: accept-queue overflows drop SYNs,
-/// and each dropped SYN costs the client a 1 s (then 3 s) retransmit timer.
+/// and each dropped SYN costs the client a 1 s (then 3 s) retransmit timer. Beside them the
+/// packets dropped at the per-CPU input backlog (/proc/net/softnet_stat, bounded by
+/// net.core.netdev_max_backlog): loopback and veth packets all pass through it, and a SYN,
+/// SYN-ACK or ACK dropped there costs the same timer without any listen queue overflowing.
+/// That one is the kernel's, not a network namespace's: every namespace reads the same.
 /// </summary>
-public sealed record TcpCounters(long ListenOverflows, long ListenDrops, long SynRetrans, long RetransSegs, long Timeouts)
+public sealed record TcpCounters(long ListenOverflows, long ListenDrops, long SynRetrans, long RetransSegs, long Timeouts, long BacklogDrops = 0)
 {
     public static TcpCounters operator -(TcpCounters after, TcpCounters before) => new(
         after.ListenOverflows - before.ListenOverflows, after.ListenDrops - before.ListenDrops,
-        after.SynRetrans - before.SynRetrans, after.RetransSegs - before.RetransSegs, after.Timeouts - before.Timeouts);
+        after.SynRetrans - before.SynRetrans, after.RetransSegs - before.RetransSegs, after.Timeouts - before.Timeouts,
+        after.BacklogDrops - before.BacklogDrops);
 
-    public static TcpCounters Read() => Parse(File.ReadAllText("/proc/net/netstat"), File.ReadAllText("/proc/net/snmp"));
+    public static TcpCounters operator +(TcpCounters a, TcpCounters b) => new(
+        a.ListenOverflows + b.ListenOverflows, a.ListenDrops + b.ListenDrops, a.SynRetrans + b.SynRetrans,
+        a.RetransSegs + b.RetransSegs, a.Timeouts + b.Timeouts, a.BacklogDrops + b.BacklogDrops);
 
-    public static TcpCounters Parse(string netstat, string snmp)
+    public static TcpCounters Read() => Parse(File.ReadAllText("/proc/net/netstat"), File.ReadAllText("/proc/net/snmp"),
+        File.Exists("/proc/net/softnet_stat") ? File.ReadAllText("/proc/net/softnet_stat") : null);
+
+    public static TcpCounters Parse(string netstat, string snmp, string? softnet = null)
     {
         var ext = Table(netstat, "TcpExt:");
         var tcp = Table(snmp, "Tcp:");
         return new(ext.GetValueOrDefault("ListenOverflows"), ext.GetValueOrDefault("ListenDrops"),
-            ext.GetValueOrDefault("TCPSynRetrans"), tcp.GetValueOrDefault("RetransSegs"), ext.GetValueOrDefault("TCPTimeouts"));
+            ext.GetValueOrDefault("TCPSynRetrans"), tcp.GetValueOrDefault("RetransSegs"), ext.GetValueOrDefault("TCPTimeouts"),
+            softnet is null ? 0 : BacklogDropped(softnet));
     }
+
+    /// <summary>/proc/net/softnet_stat: a line per CPU of hex counters, the second the packets dropped because that CPU's backlog was full.</summary>
+    public static long BacklogDropped(string softnet) =>
+        softnet.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            .Where(f => f.Length > 1).Sum(f => long.TryParse(f[1], System.Globalization.NumberStyles.HexNumber, null, out var v) ? v : 0);
 
     /// <summary>/proc/net files come in pairs of lines: a header of names, then a line of values with the same prefix.</summary>
     internal static Dictionary<string, long> Table(string text, string prefix)

@@ -4,10 +4,15 @@ using Bench.Harness.Catalog;
 
 namespace Bench.Harness.Remote;
 
-/// <summary>What a host is and allows, as read over ssh before anything runs; recorded in hosts.json beside the results.</summary>
+/// <summary>
+/// What a host is and allows, as read over ssh before anything runs; recorded in hosts.json beside
+/// the results. The net.* sysctls are the host's own network namespace's (on the test bed each
+/// host is one, with its own somaxconn and tcp_max_syn_backlog, not this machine's).
+/// </summary>
 public sealed record HostFacts(
     string Host, string Role, string Address, string Cpus, string Kernel, string CpuModel, int CpuCount,
-    long FdSoft, long FdHard, int SoMaxConn, string PortRange, int EphemeralPorts, double ClockOffsetMs, double RttMs);
+    long FdSoft, long FdHard, int SoMaxConn, string PortRange, int EphemeralPorts, double ClockOffsetMs, double RttMs,
+    int SynBacklog = 0, int SynCookies = 0);
 
 /// <summary>What a plan asks of the hosts: the implementations it starts there and its largest connection count.</summary>
 public sealed record HostDemand(IReadOnlyList<Implementation> Servers, IReadOnlyList<Implementation> Clients, int MaxConnections);
@@ -63,6 +68,8 @@ public static class HostCheck
         echo "fd_soft=$(ulimit -Sn)"
         echo "fd_hard=$(ulimit -Hn)"
         echo "somaxconn=$(cat /proc/sys/net/core/somaxconn)"
+        echo "syn_backlog=$(cat /proc/sys/net/ipv4/tcp_max_syn_backlog)"
+        echo "syncookies=$(cat /proc/sys/net/ipv4/tcp_syncookies)"
         echo "port_range=$(tr '\t' ' ' < /proc/sys/net/ipv4/ip_local_port_range)"
         for t in "$@"; do
           if [ "$t" = dotnet ]; then
@@ -112,7 +119,8 @@ public static class HostCheck
 
         var (offset, rtt) = await ClockOffsetAsync(ssh, host, cancel);
         return new HostFacts(host.Name, host.Role, host.Address, host.Cpus, Fact("kernel"), Fact("cpu_model"), cpuCount, soft, hard,
-            int.TryParse(Fact("somaxconn"), out var s) ? s : 0, Fact("port_range"), ports, offset, rtt);
+            int.TryParse(Fact("somaxconn"), out var s) ? s : 0, Fact("port_range"), ports, offset, rtt,
+            int.TryParse(Fact("syn_backlog"), out var b) ? b : 0, int.TryParse(Fact("syncookies"), out var c) ? c : 0);
     }
 
     /// <summary>

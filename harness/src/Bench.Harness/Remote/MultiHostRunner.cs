@@ -100,6 +100,10 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
         try
         {
             await Task.WhenAll(clients.Select(c => c.Process.AtBarrier)).WaitAsync(TimeSpan.FromSeconds(60), cancel);
+            // The TCP counters from before any client connects: a burst's SYNs are sent (and dropped) before its
+            // MEASURING line's readings are in, so counters read there would miss them (CPU is still read over the window).
+            var atBarrier = (await Task.WhenAll(hosts.Hosts.Hosts.Select(async h => (h, await HostReading.ReadAsync(hosts.Ssh, h, 0, cancel)))))
+                .ToDictionary(x => x.h.Name, x => x.Item2);
             foreach (var c in clients) c.Process.Go();
             var deadline = settings.ClientDeadline(e);
             var outcomes = await Task.WhenAll(clients.Select(async c =>
@@ -125,7 +129,7 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
             else if (lost) (row.Status, row.Error) = (RunStatus.ClientFailed, string.Join("; ", errors));
             else if (errors.Count > 0) (row.Status, row.Error) = (RunStatus.Failed, string.Join("; ", errors));
             else row.Status = RunStatus.Ok;
-            await FillUsageAsync(row, readings, clients, outcomes.Where(o => o.Result is not null).Select(o => (o.c, o.Result!)).ToList());
+            await FillUsageAsync(row, readings, atBarrier, clients, outcomes.Where(o => o.Result is not null).Select(o => (o.c, o.Result!)).ToList());
             if (!lost) await FillLatencyAsync(row, clients, folder, repeat);
         }
         finally
@@ -157,6 +161,7 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
     }
 
     private async Task FillUsageAsync(RunRecord row, List<Task<(RemoteHost Host, HostReading? Reading)>>[] readings,
+        IReadOnlyDictionary<string, HostReading?> atBarrier,
         IReadOnlyList<Client> clients, IReadOnlyList<(Client Client, ResultLine Result)> results)
     {
         Task<(RemoteHost Host, HostReading? Reading)>[] from, to;
@@ -166,13 +171,16 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
         var after = (await Task.WhenAll(to)).ToDictionary(x => x.Host.Name, x => x.Reading);
         row.CpuWindow = CpuWindows.Timed;
         var total = new TcpCounters(0, 0, 0, 0, 0);
+        var kernels = new HashSet<string>();
         var parts = new List<string>();
         foreach (var h in hosts.Hosts.Hosts)
         {
             if (before.GetValueOrDefault(h.Name) is not { } b || after.GetValueOrDefault(h.Name) is not { } a) continue;
-            var counters = a.Counters - b.Counters;
-            total = new TcpCounters(total.ListenOverflows + counters.ListenOverflows, total.ListenDrops + counters.ListenDrops,
-                total.SynRetrans + counters.SynRetrans, total.RetransSegs + counters.RetransSegs, total.Timeouts + counters.Timeouts);
+            // The counters over the clients' whole lives (from the barrier), as a single-host run reads them around its client.
+            var counters = a.Counters - (atBarrier.GetValueOrDefault(h.Name)?.Counters ?? b.Counters);
+            // The input backlog is the kernel's: hosts that share one (the test bed's) count it once.
+            var backlog = a.BootId.Length == 0 || kernels.Add(a.BootId) ? counters.BacklogDrops : 0;
+            total += counters with { BacklogDrops = backlog };
             var cpu = int.Parse(h.Cpus.Split(',', '-')[0], CultureInfo.InvariantCulture);
             var busy = Math.Round(ProcFs.BusyFraction(b.Cpus, a.Cpus, cpu), 3);
             var usage = a.Group is { } ga && b.Group is { } gb ? (User: ga.UserMs - gb.UserMs, Sys: ga.SystemMs - gb.SystemMs, Peak: ga.PeakRssKb) : default;
@@ -187,7 +195,7 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
                 row.ClientPeakRssKb = Math.Max(row.ClientPeakRssKb ?? 0, usage.Peak);
             if (h != ServerHost) row.ClientCoreBusy = Math.Max(row.ClientCoreBusy ?? 0, busy);
             parts.Add(string.Create(CultureInfo.InvariantCulture,
-                $"{h.Name}: cpu {usage.User + usage.Sys:F0} ms, peak {usage.Peak} kB, core {busy:F2} busy, retrans {counters.RetransSegs}, syn_retrans {counters.SynRetrans}, listen_overflows {counters.ListenOverflows}"));
+                $"{h.Name}: cpu {usage.User + usage.Sys:F0} ms, peak {usage.Peak} kB, core {busy:F2} busy, retrans {counters.RetransSegs}, syn_retrans {counters.SynRetrans}, listen_overflows {counters.ListenOverflows}, backlog_drops {counters.BacklogDrops}"));
         }
         row.Absorb(total);
         row.HostUsage = string.Join("; ", parts);

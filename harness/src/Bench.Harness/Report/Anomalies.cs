@@ -13,6 +13,16 @@ public static class Anomalies
             yield return Invariant($"The listen queue overflowed {overflows} times and the kernel retransmitted {synRetrans} SYNs over {e.Runs.Count} runs. ") +
                                    "A dropped SYN waits out the client's 1 s retransmit timer (then 3 s), so these wall times and the tail latency include " +
                                    "whole seconds of waiting that are not server work: compare the min with the median.";
+        var backlog = e.Runs.Sum(r => r.BacklogDrops ?? 0);
+        if (backlog > 0)
+            yield return Invariant($"The kernel dropped {backlog} packets at its per-CPU input backlog (net.core.netdev_max_backlog) over {e.Runs.Count} runs: ") +
+                         "loopback and veth packets all queue there, and a SYN, SYN-ACK or ACK dropped there costs the same 1 s retransmit as a listen queue " +
+                         "overflow. That is the packet path's limit on this machine (its cores busy), not the server's; the counter is the whole machine's, other work included.";
+        if (LinkShare(e) is { } link)
+            yield return Invariant($"Each way the link carried {link.Mbits:F0} Mbit/s of payload, {link.Share * 100:F0}% of its {link.Rate} tc tbf rate ") +
+                         (link.Share >= LinkBound
+                             ? "(TCP/IP and Ethernet headers take most of the rest): the link's rate, not the server, sets this figure."
+                             : "(headers included it would still be short of it): the link is not what limits this figure.");
         if (e.Bound == Run.Bottleneck.Client)
             yield return $"The load generator's core ({e.Generator}) was saturated and the server's was not: this figure is the load generator's limit, not the server's.";
         if (e.Bound == Run.Bottleneck.Both)
@@ -22,6 +32,27 @@ public static class Anomalies
         if (e.Wall is { N: > 1 } wall && wall.RelativeSpread > 0.25 && overflows == 0 && synRetrans == 0)
             yield return Invariant($"The repeats spread by {wall.RelativeSpread * 100:0}% of the median: differences smaller than that are noise.");
         foreach (var status in e.Statuses) yield return status;
+    }
+
+    /// <summary>Payload at this share of a rate-limited link's rate or more: the rest is headers (a 1448-byte segment in a 1514-byte frame is 95.6%), so the link is full.</summary>
+    public const double LinkBound = 0.85;
+
+    /// <summary>
+    /// A multi-host echo over a link with a tc tbf rate (the test bed's --rate: "tc tbf 1gbit each
+    /// way" in the link's words): the payload bits per second each way (every request's payload
+    /// goes out and comes back) at the median request rate, and their share of the rate.
+    /// </summary>
+    public static (double Mbits, double Share, string Rate)? LinkShare(ExperimentStats e)
+    {
+        var link = e.Runs[0].Link;
+        var m = System.Text.RegularExpressions.Regex.Match(link, @"tc tbf ([0-9.]+)(bit|kbit|mbit|gbit)\b");
+        if (!m.Success || e.ReqPerS is not { } rate || e.Runs[0].PayloadBytes <= 0) return null;
+        var limit = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) * m.Groups[2].Value switch
+        {
+            "bit" => 1, "kbit" => 1e3, "mbit" => 1e6, _ => 1e9,
+        };
+        var bits = rate.Median * e.Runs[0].PayloadBytes * 8;
+        return (bits / 1e6, bits / limit, m.Groups[1].Value + m.Groups[2].Value);
     }
 
     private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

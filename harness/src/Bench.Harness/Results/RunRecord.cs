@@ -71,6 +71,8 @@ public sealed class RunRecord
     [Name("link")] public string Link { get; set; } = "";
     /// <summary>Multi-host runs: per host, over the timed window, its program's CPU and peak memory, its cores' busy share and its TCP counters.</summary>
     [Name("host_usage")] public string HostUsage { get; set; } = "";
+    /// <summary>Packets the kernel dropped at its per-CPU input backlog during the run (/proc/net/softnet_stat); a multi-host run counts each kernel once.</summary>
+    [Name("backlog_drops")] public long? BacklogDrops { get; set; }
 
     public const string InFlightColumn = "in_flight";
 
@@ -126,5 +128,6 @@ public static class RunRecordExtensions
         row.SynRetrans = delta.SynRetrans;
         row.RetransSegs = delta.RetransSegs;
         row.TcpTimeouts = delta.Timeouts;
+        row.BacklogDrops = delta.BacklogDrops;
     }
 }
