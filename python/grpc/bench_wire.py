@@ -48,6 +48,12 @@ def encode_varint(value: int) -> bytes:
     complement (10 bytes), as protobuf encodes negative int32, int64 and enum values."""
     if 0 <= value < 0x80:
         return bytes((value,))
+    if 1 << 56 <= value < 1 << 63:
+        # Nine bytes: every wall-clock timestamp in Unix nanoseconds from 2002 to 2262, so
+        # every reply's; unrolled, it costs a third of the loop.
+        return bytes((value & 0x7F | 0x80, value >> 7 & 0x7F | 0x80, value >> 14 & 0x7F | 0x80,
+                      value >> 21 & 0x7F | 0x80, value >> 28 & 0x7F | 0x80, value >> 35 & 0x7F | 0x80,
+                      value >> 42 & 0x7F | 0x80, value >> 49 & 0x7F | 0x80, value >> 56))
     value &= _MASK64
     out = bytearray()
     while value >= 0x80:
@@ -212,10 +218,11 @@ def decode_echo_request(buf, view: bool = True):
         stop = 2 + buf[1]
         if stop == end:
             return buf[2:stop]
-        if stop < end and buf[stop] == 0x10:
-            _, after = _read_varint(buf, stop + 1, end)
-            if after == end:
-                return buf[2:stop]
+        # The client's timestamp is not needed, only that it is one well-formed varint
+        # that ends the message: up to ten bytes, the last without the continuation bit.
+        if stop < end - 1 and buf[stop] == 0x10 and end - stop <= 11 and buf[end - 1] < 0x80 \
+                and (end - stop == 2 or min(buf[stop + 1:end - 1]) >= 0x80):
+            return buf[2:stop]
     return _decode(buf, 1, 2, view)[0]
 
 

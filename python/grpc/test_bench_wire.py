@@ -42,11 +42,13 @@ def _messages_in_proto() -> dict[str, dict[str, tuple[str, int]]]:
 
 class Varints(unittest.TestCase):
     def test_known_encodings(self):
-        cases = {0: b"\x00", 1: b"\x01", 127: b"\x7f", 128: b"\x80\x01", 300: b"\xac\x02",
+        cases = {1 << 56: b"\x80" * 8 + b"\x01", 1_700_000_000_123_456_789: None, 0: b"\x00", 1: b"\x01", 127: b"\x7f", 128: b"\x80\x01", 300: b"\xac\x02",
                  16383: b"\xff\x7f", 16384: b"\x80\x80\x01", (1 << 63) - 1: b"\xff" * 8 + b"\x7f",
                  -1: b"\xff" * 9 + b"\x01"}
         for value, encoded in cases.items():
             with self.subTest(value=value):
+                if encoded is None:  # the loop's answer, against the unrolled nine bytes
+                    encoded = bytes(((value >> (7 * i)) & 0x7F) | (0x80 if value >> (7 * (i + 1)) else 0) for i in range(9))
                 self.assertEqual(w.encode_varint(value), encoded)
 
     def test_round_trip(self):
@@ -63,6 +65,15 @@ class Varints(unittest.TestCase):
             w.decode_echo_request_fields(b"\x10\xff\xff")
         with self.assertRaisesRegex(w.WireError, "truncated varint"):
             w.decode_echo_request_fields(b"\x10")
+        # The same through the shortcut for the common shape (payload, then the timestamp).
+        for bad in (b"\x0a\x01a\x10", b"\x0a\x01a\x10\xff", b"\x0a\x01a\x10" + b"\xff" * 10 + b"\x01",
+                    b"\x0a\x01a\x10\x80\x01\x80"):
+            with self.subTest(bad=bad):
+                with self.assertRaises(w.WireError):
+                    w.decode_echo_request(bad)
+        for good in (b"\x0a\x01a\x10\x00", b"\x0a\x01a\x10" + b"\xff" * 9 + b"\x01", b"\x0a\x01a\x10\x80\x01\x18\x01"):
+            with self.subTest(good=good):
+                self.assertEqual(w.decode_echo_request(good), b"a")
         # A value wider than 64 bits keeps its low 64 bits, as protobuf does.
         self.assertEqual(w.decode_echo_request_fields(b"\x10" + b"\xff" * 9 + b"\x7f")[1], -1)
 
