@@ -17,6 +17,7 @@ packages=(
   python3-grpcio python3-protobuf python3-cryptography   # python/grpc: grpcio (importable by /usr/bin/python3 only)
   libfontconfig1 fonts-dejavu-core           # ScottPlot text rendering
   iproute2 procps util-linux                 # ss, taskset, /proc readers
+  openssh-client openssh-server              # multi-host runs over ssh, and the test bed's sshd in each namespace (scripts/testbed.sh)
   time                                       # GNU time: a client's exact CPU time and peak memory
   linux-perf                                 # perf stat: the server's system calls per request (--syscalls)
   chromium                                   # the results page's test opens index.html in a real browser (Playwright cannot download one here)
@@ -45,6 +46,6 @@ if ! command -v cargo >/dev/null && [[ $EUID -eq 0 ]]; then
   apt-get install -y -qq --no-install-recommends cargo >/dev/null
 fi
 
-for tool in dotnet cargo python3 cmake taskset; do
+for tool in dotnet cargo python3 cmake go protoc protoc-gen-go protoc-gen-go-grpc taskset; do
   command -v "$tool" >/dev/null || { echo "setup: '$tool' is not on PATH; install it first" >&2; exit 1; }
 done

@@ -15,10 +15,17 @@ public static class Commands
     public static async Task<int> RunAsync(string root, ArgReader a, CancellationToken cancel)
     {
         var (options, settings, build, results) = SuiteArguments(a, root, repeats: 5);
+        var hostsPath = a.Text("--hosts");
         a.EnsureEmpty();
         var plan = Plan(root, options);
         if (!PlanIsRunnable(plan, settings, build)) return 2;
-        return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);
+        if (hostsPath is null) return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);
+        // Every host verified, everything built here and shipped there, before anything is timed.
+        var implementations = plan.SelectMany(p => p.Experiment.Implementations).Distinct().ToList();
+        var hosts = await Remote.MultiHost.PrepareAsync(root, Remote.HostsFile.Load(hostsPath), implementations,
+            plan.Max(p => p.Experiment.Connections), cancel);
+        if (hosts is null) return 2;
+        return await SuiteRunner.RunAsync(root, plan, settings, results, build: false, cancel, hosts);
     }
 
     /// <summary>
@@ -276,6 +283,28 @@ public static class Commands
         var tool = IndependentLoadTools.Find(name)
             ?? throw new UsageException($"no load tool '{name}' (known: {string.Join(", ", IndependentLoadTools.All.Select(t => t.Name))})");
         return await tool.RunAdapterAsync(contractArguments, cancel);
+    }
+
+    /// <summary>
+    /// `hosts FILE`: the verify step of a multi-host run on its own: every host reached, its tools
+    /// and limits checked against the implementations (--only, default csharp) and --connections
+    /// (default 10000), built here and shipped there, its facts printed. Exit 1 naming each host
+    /// that fails and why.
+    /// </summary>
+    public static async Task<int> HostsAsync(string root, ArgReader a, CancellationToken cancel)
+    {
+        var path = a.Text("--hosts") ?? a.Positional() ?? throw new UsageException("hosts needs a hosts FILE (docs/hosts.md)");
+        var only = a.List("--only") ?? ["csharp"];
+        var connections = a.Int("--connections", 1, 10_000_000) ?? 10_000;
+        a.EnsureEmpty();
+        var hosts = Remote.HostsFile.Load(path);
+        var impls = ImplementationCatalog.Discover(root).Select(only);
+        var prepared = await Remote.MultiHost.PrepareAsync(root, hosts, impls, connections, cancel);
+        if (prepared is null) return 1;
+        foreach (var f in prepared.Facts)
+            Console.WriteLine($"{f.Host,-12} {f.Role,-6} {f.Address,-15} cpus {f.Cpus,-5} Linux {f.Kernel}, {f.CpuCount} x {f.CpuModel}, " +
+                              $"ulimit -n {f.FdSoft}/{f.FdHard}, somaxconn {f.SoMaxConn}, ports {f.PortRange}, clock {f.ClockOffsetMs:+0.000;-0.000} ms (rtt {f.RttMs:F1} ms)");
+        return 0;
     }
 
     /// <summary>`report PATH`: redraws a result set from its runs.csv or its results.json.</summary>

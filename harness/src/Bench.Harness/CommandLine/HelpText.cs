@@ -22,6 +22,10 @@ public static class HelpText
         commands:
           run (default)            build, run the suite, report
           list                     one implementation a line: name, language, design
+          hosts FILE [--only N,..] [--connections N]
+                                   check the hosts of a hosts file (docs/hosts.md) and ship to them
+          testbed up [--hosts N] [--rate RATE] | testbed down
+                                   hosts in network namespaces on this machine, as root (scripts/testbed.sh)
           build [--only N,..] [--force]
                                    build implementations without running them; a folder whose
                                    sources did not change is skipped unless --force (after a
@@ -91,6 +95,7 @@ public static class HelpText
                                    on its own connections, unrecorded, then opens its timed window
                                    (bursts: an unrecorded tenth first; default 1, --quick 0.5; 0: off)
           --duration S             seconds per persistent run (default 5)
+          --hosts FILE             the server on one host, the load from the others, over ssh (docs/hosts.md)
           --rate R                 open-loop rate for persistent runs (default: half the measured
                                    closed-loop peak; 0 turns open loop off)
           --sweep                  connections 100, 1000, 10000 and payloads 64 B-64 KiB

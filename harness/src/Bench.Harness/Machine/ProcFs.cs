@@ -164,10 +164,13 @@ public static class ProcFs
     }
 
     /// <summary>Busy and total jiffies per CPU from /proc/stat, to tell which core was saturated.</summary>
-    public static IReadOnlyDictionary<int, (long Busy, long Total)> CpuTimes()
+    public static IReadOnlyDictionary<int, (long Busy, long Total)> CpuTimes() => ParseCpuTimes(File.ReadLines("/proc/stat"));
+
+    /// <summary>The same from the lines of a /proc/stat read elsewhere (another host's).</summary>
+    public static IReadOnlyDictionary<int, (long Busy, long Total)> ParseCpuTimes(IEnumerable<string> lines)
     {
         var result = new Dictionary<int, (long, long)>();
-        foreach (var line in File.ReadLines("/proc/stat"))
+        foreach (var line in lines)
         {
             if (!line.StartsWith("cpu", StringComparison.Ordinal) || !char.IsAsciiDigit(line[3])) continue;
             var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);

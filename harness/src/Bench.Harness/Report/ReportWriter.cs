@@ -67,6 +67,12 @@ public static class ReportWriter
         md.AppendLine();
         md.AppendLine(Intro(rows));
         md.AppendLine();
+        if (rows.FirstOrDefault(r => r.ServerHost.Length > 0) is { } multi)
+        {
+            md.AppendLine($"Multi-host: the server on {multi.ServerHost}, the load from {multi.ClientHosts.Split(' ').Length} client hosts " +
+                          $"({multi.ClientHosts}), over {multi.Link}; latency percentiles come from every client's samples merged.");
+            md.AppendLine();
+        }
 
         foreach (var (section, ordered) in Sections(stats))
         {

@@ -15,7 +15,7 @@ namespace Bench.Harness.Run;
 /// there is one way to run them all.
 /// </summary>
 /// <param name="label">Put before each progress line (e.g. "A: " for one side of an A/B run).</param>
-public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, string runId, string scratch, Progress progress, string label = "")
+public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, string runId, string scratch, Progress progress, string label = "") : IExperimentRunner
 {
     /// <summary>Runs and records every repeat; returns the rows written.</summary>
     public async Task<IReadOnlyList<RunRecord>> RunAsync(Experiment e, CancellationToken cancel)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Bench.Harness.Catalog;
+using Bench.Harness.LoadTools;
 using Bench.Harness.Report;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
@@ -32,14 +33,14 @@ public abstract class GrpcWorkload : MultiplexedWorkload
             var (transport, conns, inFlight, payload) = cell.Key;
             yield return $"## gRPC servers side by side: {ShortName}, {transport}, {conns} connections, {inFlight} calls in flight, {ChartCanvas.Bytes(payload)}";
             yield return "";
-            yield return "| server | load generator | calls/s | of the fastest | " + string.Join(" | ", figures.Select(f => f.Heading)) + " | bound | client / h2load |";
+            yield return "| server | load generator | calls/s | of the fastest | " + string.Join(" | ", figures.Select(f => f.Heading)) + $" | bound | client / {H2Load.Name} |";
             yield return "|---|---|---|---|" + string.Concat(figures.Select(_ => "---|")) + "---|---|";
             foreach (var generator in cell.GroupBy(s => s.Generator).OrderBy(g => g.Key.Length == 0 ? 1 : 0).ThenBy(g => g.Key, StringComparer.Ordinal))
             {
                 var fastest = generator.Max(s => s.ReqPerS!.Median);
                 foreach (var s in generator.OrderByDescending(s => s.ReqPerS!.Median))
                 {
-                    var tool = s.Client.Length == 0 ? null : cell.FirstOrDefault(t => t.Server == s.Server && t.Generator == "h2load");
+                    var tool = s.Client.Length == 0 ? null : cell.FirstOrDefault(t => t.Server == s.Server && t.Generator == H2Load.Name);
                     var versus = tool is null ? "-" : string.Create(CultureInfo.InvariantCulture, $"{s.ReqPerS!.Median / tool.ReqPerS!.Median:F2}x");
                     yield return string.Create(CultureInfo.InvariantCulture,
                         $"| {s.Server} | {s.Generator} | {s.ReqPerS!.Median:F0} | {s.ReqPerS.Median / fastest:F2} | ") +
@@ -48,7 +49,7 @@ public abstract class GrpcWorkload : MultiplexedWorkload
             }
             yield return "";
             yield return "<sub>Medians of the good repeats; **of the fastest**: calls/s over the fastest server's under the same load generator; " +
-                "**client / h2load**: that client's calls/s over h2load's against the same server (below 1: the client, not the server, set the figure).</sub>";
+                $"**client / {H2Load.Name}**: that client's calls/s over {H2Load.Name}'s against the same server (below 1: the client, not the server, set the figure).</sub>";
             yield return "";
         }
     }
