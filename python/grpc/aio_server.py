@@ -95,24 +95,7 @@ def build_handler(keys: svc.SigningKeys, sign_pool: futures.Executor | None):
             await context.abort(StatusCode.NOT_FOUND, f"unknown service {service!r}")
         return serving
 
-    # No request_deserializer / response_serializer: gRPC hands the handler the message bytes
-    # and sends the bytes it returns.
-    unary_unary, stream_stream = grpc.unary_unary_rpc_method_handler, grpc.stream_stream_rpc_method_handler
-    methods = {
-        f"/{svc.ECHO_SERVICE}/Unary": unary_unary(unary),
-        f"/{svc.ECHO_SERVICE}/Stream": stream_stream(stream),
-        f"/{svc.CRYPTO_SERVICE}/Sign": unary_unary(sign),
-        f"/{svc.CRYPTO_SERVICE}/GetPublicKey": unary_unary(get_public_key),
-        f"/{svc.HEALTH_SERVICE}/Check": unary_unary(health_check),
-    }
-
-    class Methods(grpc.GenericRpcHandler):
-        """One dictionary lookup per call for every method."""
-
-        def service(self, handler_call_details):
-            return methods.get(handler_call_details.method)
-
-    return Methods()
+    return svc.method_handler(grpc, unary, stream, sign, get_public_key, health_check)
 
 
 async def serve(args) -> None:

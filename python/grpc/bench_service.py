@@ -1,6 +1,6 @@
 """What the two grpcio servers (server.py: thread pool; aio_server.py: grpc.aio) share:
 the command line, the imports that must work, the server options, binding and the ready
-line, the signing keys, the health answers and the service and method names.
+line, the signing keys, the health answers, the service and method names and the method table.
 
 Only the pure-Python parts are here; each server holds its own handlers, since a sync
 handler returns and raises where an aio one awaits.
@@ -276,3 +276,24 @@ class SigningKeys:
             ECDSA_P256_SHA256: spki(p256),
             ECDSA_P384_SHA384: spki(p384),
         }
+
+
+def method_handler(grpc, unary, stream, sign, get_public_key, health_check):
+    """The one generic handler both servers register: a dictionary lookup per call for every
+    method (grpc.method_handlers_generic_handler would be one handler per service, tried in
+    turn). No request_deserializer / response_serializer: gRPC hands each handler the message
+    bytes and sends the bytes it returns, so a call costs one decode and one encode."""
+    unary_unary, stream_stream = grpc.unary_unary_rpc_method_handler, grpc.stream_stream_rpc_method_handler
+    methods = {
+        f"/{ECHO_SERVICE}/Unary": unary_unary(unary),
+        f"/{ECHO_SERVICE}/Stream": stream_stream(stream),
+        f"/{CRYPTO_SERVICE}/Sign": unary_unary(sign),
+        f"/{CRYPTO_SERVICE}/GetPublicKey": unary_unary(get_public_key),
+        f"/{HEALTH_SERVICE}/Check": unary_unary(health_check),
+    }
+
+    class Methods(grpc.GenericRpcHandler):
+        def service(self, handler_call_details):
+            return methods.get(handler_call_details.method)
+
+    return Methods()
