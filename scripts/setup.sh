@@ -12,12 +12,13 @@ packages=(
   dpdk dpdk-dev librte-net-memif23 librte-mempool-ring23   # dpdk-testpmd, the real memif peer
   nghttp2-client                             # h2load, an independent gRPC load generator
   protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libssl-dev   # cpp/grpc: gRPC C++ and OpenSSL
-  golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go-grpc   # go/grpc: grpc-go, built offline (GOPATH mode)
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc   # go/grpc: grpc-go, built offline (GOPATH mode)
   librust-h2-dev librust-prost-dev librust-prost-build-dev librust-bytes-dev librust-openssl-dev   # rust/grpc: gRPC on h2 + prost
   python3-grpcio python3-protobuf python3-cryptography   # python/grpc: grpcio (importable by /usr/bin/python3 only)
   libfontconfig1 fonts-dejavu-core           # ScottPlot text rendering
   iproute2 procps util-linux                 # ss, taskset, /proc readers
   time                                       # GNU time: a client's exact CPU time and peak memory
+  linux-perf                                 # perf stat: the server's system calls per request (--syscalls)
   chromium                                   # the results page's test opens index.html in a real browser (Playwright cannot download one here)
 )
 

@@ -71,6 +71,7 @@ public static class Commands
             Sweep = a.Flag("--sweep"),
             Matrix = a.Flag("--matrix"),
             ReferenceClient = a.Text("--reference-client") ?? defaults.ReferenceClient,
+            GrpcClient = a.Text("--grpc-client") ?? defaults.GrpcClient,
             // --no-NAME: every independent tool can be left out by name.
             LoadTools = defaults.LoadTools.Where(t => !a.Flag($"--no-{t.Name}")).ToList(),
         };
@@ -83,7 +84,9 @@ public static class Commands
             ClientTimeout: a.Number("--timeout", 0.1, 3600) is { } t ? TimeSpan.FromSeconds(t) : null,
             KeepSamples: a.Flag("--keep-samples"),
             SteadyWarmupCap: TimeSpan.FromSeconds(a.Number("--warmup-cap", 0, 3600) ?? (quick ? 3 : 60)),
-            ClientWarmupS: a.Number("--client-warmup", 0, 3600) ?? (quick ? 0.5 : 1));
+            ClientWarmupS: a.Number("--client-warmup", 0, 3600) ?? (quick ? 0.5 : 1),
+            CountSyscalls: a.Flag("--syscalls"));
+        if (settings.CountSyscalls && Machine.SyscallCounter.WhyUnavailable() is { } noCount) throw new UsageException($"--syscalls: {noCount}");
         var build = !a.Flag("--no-build");
         var results = Path.GetFullPath(a.Text("--results") ?? Path.Combine(root, "results"));
         foreach (var w in options.Workloads ?? [])

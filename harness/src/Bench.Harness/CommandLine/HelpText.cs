@@ -96,6 +96,7 @@ public static class HelpText
           --sweep                  connections 100, 1000, 10000 and payloads 64 B-64 KiB
           --matrix                 every client against every server (burst) and a heatmap
           --reference-client NAME  the one client run against every server (default cpp-epoll)
+          --grpc-client NAME       the gRPC client that loads every gRPC server without its own (default csharp-grpc)
           --calls N                the same as --in-flight
         {{ToolOptions}}
           --server-cpus LIST       taskset CPU list for servers (default 0)
@@ -103,6 +104,7 @@ public static class HelpText
           --timeout S              per-connection timeout handed to clients (default 30)
           --no-build               use what is already built
           --keep-samples           keep the raw latency sample files
+          --syscalls               count the server's system calls over each timed window (perf stat; root; costs a little rate)
           --results DIR            where result sets go (default results/)
         """;
 }

@@ -158,6 +158,12 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGINT for the program alone: for a tool that reports what it has when interrupted (perf stat).</summary>
+    public void Interrupt()
+    {
+        if (!_exit.IsCompleted && ProcFs.Stat(Pid)?.StartTime == _group.LeaderStart) _ = kill(Pid, SigInt);
+    }
+
     /// <summary>
     /// Kills the process and everything it started: SIGKILL for its whole group (and whatever
     /// else descends from it), then CliWrap's own tree kill as a backstop, which also ends the
@@ -200,6 +206,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     }
 
     private volatile bool _killRequested;
+    private const int SigInt = 2;
     private const int SigTerm = 15;
     private const int SigCont = 18;
     private const int SigStop = 19;

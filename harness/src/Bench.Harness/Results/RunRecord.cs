@@ -59,6 +59,10 @@ public sealed class RunRecord
     [Name(InFlightColumn)] public int? InFlight { get; set; }
     /// <summary>What the CPU, core-busy and bound figures cover: <see cref="CpuWindows"/>.</summary>
     [Name("cpu_window")] public string CpuWindow { get; set; } = "";
+    /// <summary>The server's context switches (voluntary and involuntary, every thread) over the same window as its CPU time.</summary>
+    [Name("server_ctx_switches")] public long? ServerContextSwitches { get; set; }
+    /// <summary>The server's system calls over the client's timed window; only with --syscalls (perf stat), empty otherwise.</summary>
+    [Name("server_syscalls")] public long? ServerSyscalls { get; set; }
 
     public const string InFlightColumn = "in_flight";
 

@@ -174,13 +174,22 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
 
         row.TimeWaitBefore = TcpCounters.CountTimeWait();
         var countersBefore = TcpCounters.Read();
+        await using var syscalls = settings.CountSyscalls ? await SyscallCounter.AttachAsync(server.Pid, scratch) : null;
         var before = UsageSnapshot.Read(server.Pid);
         UsageSnapshot? windowStart = null, windowEnd = null;
         void OnLine(string line)
         {
             // Read the instant the line arrives: the edges of the window as the client drew them.
-            if (MeasuringLine.Matches(line)) windowStart ??= UsageSnapshot.Read(server.Pid);
-            else if (ResultLine.Matches(line)) windowEnd ??= UsageSnapshot.Read(server.Pid);
+            if (MeasuringLine.Matches(line) && windowStart is null)
+            {
+                windowStart = UsageSnapshot.Read(server.Pid);
+                syscalls?.Enable();
+            }
+            else if (ResultLine.Matches(line) && windowEnd is null)
+            {
+                syscalls?.Disable();
+                windowEnd = UsageSnapshot.Read(server.Pid);
+            }
         }
 
         // GNU time waits for the client and reports its rusage (children included): exact even
@@ -229,6 +238,9 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             row.ServerUserMs = serverTo.UserMs - serverFrom.UserMs;
             row.ServerSysMs = serverTo.SystemMs - serverFrom.SystemMs;
             row.ServerPeakRssKb = (after.Server ?? serverTo).PeakRssKb;
+            row.ServerContextSwitches = to.Switches - from.Switches;
+            // Counted over the timed window only: without one, perf was never switched on.
+            if (syscalls is not null && timed) row.ServerSyscalls = await syscalls.StopAsync();
         }
         if (clientUsage is { } c) (row.ClientUserMs, row.ClientSysMs, row.ClientPeakRssKb) = (c.UserMs, c.SystemMs, c.PeakRssKb);
         if (timed) (row.ClientUserMs, row.ClientSysMs) = (result!.WindowUsage!.Value.UserMs, result.WindowUsage.Value.SystemMs);
@@ -240,9 +252,9 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     }
 
     /// <summary>The server's CPU time and every core's busy time at one instant.</summary>
-    private sealed record UsageSnapshot(ProcessUsage? Server, IReadOnlyDictionary<int, (long Busy, long Total)> Cpus)
+    private sealed record UsageSnapshot(ProcessUsage? Server, long? Switches, IReadOnlyDictionary<int, (long Busy, long Total)> Cpus)
     {
-        public static UsageSnapshot Read(int serverPid) => new(ProcFs.ReadTree(serverPid), ProcFs.CpuTimes());
+        public static UsageSnapshot Read(int serverPid) => new(ProcFs.ReadTree(serverPid), ProcFs.ContextSwitches(serverPid), ProcFs.CpuTimes());
     }
 
     private RunRecord NewRow(Experiment e, int repeat) => new()
