@@ -23,6 +23,7 @@ fail() { echo "FAIL $*"; failed=$((failed + 1)); }
 # start_server NAME ARGS...: runs the server in the background; sets pid and ready.
 start_server() {
   local name=$1; shift
+  : >"$scratch/$name.out"  # exists before the background shell opens it
   "$@" >"$scratch/$name.out" 2>"$scratch/$name.err" &
   pid=$!
   ready=""
@@ -146,6 +147,13 @@ if [ -x "$client" ]; then
   done
 else
   echo "skip SIGTERM under load: no lean client at $client (set CLIENT=)"
+fi
+
+# The shutdown watchdog must never have been what ended a server.
+if grep -l "exiting anyway" "$scratch"/*.err >/dev/null 2>&1; then
+  fail "the shutdown watchdog fired: $(grep -h "exiting anyway" "$scratch"/*.err | head -n1)"
+else
+  pass "no shutdown needed the watchdog"
 fi
 
 [ $failed = 0 ] && echo "all passed" || echo "FAILED: $failed"
