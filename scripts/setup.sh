@@ -14,7 +14,7 @@ packages=(
   protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libssl-dev   # cpp/grpc: gRPC C++ and OpenSSL
   golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc   # go/grpc: grpc-go, built offline (GOPATH mode)
   librust-h2-dev librust-prost-dev librust-prost-build-dev librust-bytes-dev librust-openssl-dev   # rust/grpc: gRPC on h2 + prost
-  python3-grpcio python3-protobuf python3-cryptography   # python/grpc: grpcio (importable by /usr/bin/python3 only)
+  python3-grpcio python3-protobuf python3-cryptography python3-uvloop   # python/grpc: grpcio and uvloop (importable by /usr/bin/python3 only)
   libfontconfig1 fonts-dejavu-core           # ScottPlot text rendering
   iproute2 procps util-linux                 # ss, taskset, /proc readers
   openssh-client openssh-server              # multi-host runs over ssh, and the test bed's sshd in each namespace (scripts/testbed.sh)

@@ -71,9 +71,13 @@ public class GrpcConformanceTests
     public async Task health_check_says_serving(string name)
     {
         await using var peer = await Peer.StartAsync(name);
-        // grpc.health.v1.HealthCheckRequest{service=""} is empty; the reply is HealthCheckResponse{status=SERVING (1)}.
-        var reply = await peer.Invoker.AsyncUnaryCall(HealthCheck, null, new CallOptions(deadline: peer.Deadline), []);
-        Assert.Equal(new byte[] { 0x08, 0x01 }, reply);
+        // grpc.health.v1.HealthCheckRequest{service=""} is empty, a named one is field 1; the reply is HealthCheckResponse{status=SERVING (1)}.
+        foreach (var service in new[] { "", "bench.Echo", "bench.Crypto" })
+        {
+            byte[] request = service.Length == 0 ? [] : [0x0A, (byte)service.Length, .. System.Text.Encoding.ASCII.GetBytes(service)];
+            var reply = await peer.Invoker.AsyncUnaryCall(HealthCheck, null, new CallOptions(deadline: peer.Deadline), request);
+            Assert.True(reply.SequenceEqual(new byte[] { 0x08, 0x01 }), $"{name}: health of '{service}' is {Convert.ToHexString(reply)}, not SERVING (0801)");
+        }
     }
 
     [Theory, MemberData(nameof(GrpcServers))]

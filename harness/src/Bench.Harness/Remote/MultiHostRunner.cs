@@ -287,26 +287,10 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
     private RunRecord NewRow(Experiment e, int repeat)
     {
         var shares = Split(e.Connections, ClientHosts.Count);
-        return new RunRecord
-        {
-            RunId = runId,
-            Timestamp = DateTimeOffset.UtcNow,
-            Server = e.Server.Name,
-            Client = e.Load.Client?.Name ?? "",
-            Transport = e.Transport,
-            Workload = e.Workload.Name,
-            Connections = e.Connections,
-            InFlight = e.InFlight,
-            PayloadBytes = e.Payload,
-            Rate = e.Rate,
-            DurationS = e.Workload.IsTimed ? e.DurationS : 0,
-            Repeat = repeat,
-            ServerCpus = ServerHost.Cpus,
-            ClientCpus = string.Join(' ', ClientHosts.Select(h => h.Cpus).Distinct()),
-            LoadTool = e.Load.Program,
-            ServerHost = ServerHost.Name,
-            ClientHosts = string.Join(' ', ClientHosts.Zip(shares).Where(x => x.Second > 0).Select(x => $"{x.First.Name}:{x.Second}")),
-            Link = hosts.Hosts.Link,
-        };
+        var row = ExperimentRunner.NewRow(e, runId, repeat, ServerHost.Cpus, string.Join(' ', ClientHosts.Select(h => h.Cpus).Distinct()));
+        row.ServerHost = ServerHost.Name;
+        row.ClientHosts = string.Join(' ', ClientHosts.Zip(shares).Where(x => x.Second > 0).Select(x => $"{x.First.Name}:{x.Second}"));
+        row.Link = hosts.Hosts.Link;
+        return row;
     }
 }

@@ -257,7 +257,10 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         public static UsageSnapshot Read(int serverPid) => new(ProcFs.ReadTree(serverPid), ProcFs.ContextSwitches(serverPid), ProcFs.CpuTimes());
     }
 
-    private RunRecord NewRow(Experiment e, int repeat) => new()
+    private RunRecord NewRow(Experiment e, int repeat) => NewRow(e, runId, repeat, settings.ServerCpus, settings.ClientCpus);
+
+    /// <summary>A row of this experiment before anything is measured: what defines it, where it runs.</summary>
+    internal static RunRecord NewRow(Experiment e, string runId, int repeat, string serverCpus, string clientCpus) => new()
     {
         RunId = runId,
         Timestamp = DateTimeOffset.UtcNow,
@@ -271,8 +274,8 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         Rate = e.Rate,
         DurationS = e.Workload.IsTimed ? e.DurationS : 0,
         Repeat = repeat,
-        ServerCpus = settings.ServerCpus,
-        ClientCpus = settings.ClientCpus,
+        ServerCpus = serverCpus,
+        ClientCpus = clientCpus,
         LoadTool = e.Load.Program,
     };
 
