@@ -104,6 +104,8 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
             // MEASURING line's readings are in, so counters read there would miss them (CPU is still read over the window).
             var atBarrier = (await Task.WhenAll(hosts.Hosts.Hosts.Select(async h => (h, await HostReading.ReadAsync(hosts.Ssh, h, 0, cancel)))))
                 .ToDictionary(x => x.h.Name, x => x.Item2);
+            // What the clients' connect() has to search past: off loopback tcp_tw_reuse=2 (the default) reuses none of it.
+            row.TimeWaitBefore = clients.Sum(c => atBarrier.GetValueOrDefault(c.Host.Name)?.TimeWait ?? 0);
             foreach (var c in clients) c.Process.Go();
             var deadline = settings.ClientDeadline(e);
             var outcomes = await Task.WhenAll(clients.Select(async c =>
