@@ -83,6 +83,21 @@ public class RemoteHostTests(TestBed bed)
     }
 
     [TestBedFact]
+    public async Task every_implementation_of_the_default_suite_finds_what_it_needs_on_a_test_bed_host()
+    {
+        var suite = Repo.Catalog.All.Where(i => i.InDefaultSuite).ToList();
+        Assert.Contains(suite, i => i.Name == "python-fast");
+        var facts = await HostCheck.VerifyAsync(bed.Hosts, new HostDemand(suite.Where(i => i.HasServer).ToList(), suite.Where(i => i.HasClient).ToList(), 1000),
+            CancellationToken.None);
+        Assert.Equal(TestBed.HostCount, facts.Count);
+        // A host's sessions have sshd's plain PATH: the system's python3 and dotnet, not the rc file of whoever runs the test bed.
+        var (exit, stdout, stderr) = await new Ssh(bed.Hosts.SshConfig).ShellAsync(bed.Hosts.Clients[0], "command -v python3; command -v dotnet; echo \"$PATH\"", [],
+            TimeSpan.FromSeconds(30), CancellationToken.None);
+        Assert.True(exit == 0, stderr);
+        Assert.Equal(["/usr/bin/python3", "/usr/bin/dotnet", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], stdout.Trim().Split('\n'));
+    }
+
+    [TestBedFact]
     public async Task an_unreachable_host_a_wrong_key_and_a_missing_runtime_each_get_one_error_naming_the_host_and_why()
     {
         using var dir = new TempDir();

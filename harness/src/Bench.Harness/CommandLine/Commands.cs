@@ -287,18 +287,19 @@ public static class Commands
 
     /// <summary>
     /// `hosts FILE`: the verify step of a multi-host run on its own: every host reached, its tools
-    /// and limits checked against the implementations (--only, default csharp) and --connections
+    /// and limits checked against the implementations (--only, default the default suite's, as a run checks them) and --connections
     /// (default 10000), built here and shipped there, its facts printed. Exit 1 naming each host
     /// that fails and why.
     /// </summary>
     public static async Task<int> HostsAsync(string root, ArgReader a, CancellationToken cancel)
     {
         var path = a.Text("--hosts") ?? a.Positional() ?? throw new UsageException("hosts needs a hosts FILE (docs/hosts.md)");
-        var only = a.List("--only") ?? ["csharp"];
+        var only = a.List("--only");
         var connections = a.Int("--connections", 1, 10_000_000) ?? 10_000;
         a.EnsureEmpty();
         var hosts = Remote.HostsFile.Load(path);
-        var impls = ImplementationCatalog.Discover(root).Select(only);
+        var catalog = ImplementationCatalog.Discover(root);
+        var impls = only is null ? catalog.All.Where(i => i.InDefaultSuite).ToList() : catalog.Select(only);
         var prepared = await Remote.MultiHost.PrepareAsync(root, hosts, impls, connections, cancel);
         if (prepared is null) return 1;
         foreach (var f in prepared.Facts)

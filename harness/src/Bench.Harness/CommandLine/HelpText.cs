@@ -23,7 +23,8 @@ public static class HelpText
           run (default)            build, run the suite, report
           list                     one implementation a line: name, language, design
           hosts FILE [--only N,..] [--connections N]
-                                   check the hosts of a hosts file (docs/hosts.md) and ship to them
+                                   check the hosts of a hosts file (docs/hosts.md) against N,.. (default:
+                                   the default suite) and ship to them
           testbed up [--name NAME] [--hosts N] [--rate RATE] | testbed down [--name NAME]
                                    hosts in network namespaces on this machine, as root (scripts/testbed.sh);
                                    NAME (default bench) keeps test beds apart
