@@ -18,7 +18,7 @@ public static class Anomalies
             yield return Invariant($"The kernel dropped {backlog} packets at its per-CPU input backlog (net.core.netdev_max_backlog) over {e.Runs.Count} runs: ") +
                          "loopback and veth packets all queue there, and a SYN, SYN-ACK or ACK dropped there costs the same 1 s retransmit as a listen queue " +
                          "overflow. That is the packet path's limit on this machine (its cores busy), not the server's; the counter is the whole machine's, other work included.";
-        if (e.Runs[0].ServerHost.Length > 0 && e.Runs[0].Workload == "burst" && e.Runs.Max(r => r.TimeWaitBefore ?? 0) is var tw and > 0 &&
+        if (e.Runs[0].ServerHost.Length > 0 && e.Workload.OneConnectionPerRequest && e.Runs.Max(r => r.TimeWaitBefore ?? 0) is var tw and > 0 &&
             tw >= e.Runs[0].Connections / 10)
             yield return Invariant($"The client hosts held up to {tw} sockets in TIME_WAIT when a burst started (the warm-up's and earlier bursts'). ") +
                          "Off loopback Linux reuses none of them (tcp_tw_reuse=2 is loopback only), so each connect() searches past them for a free port " +
