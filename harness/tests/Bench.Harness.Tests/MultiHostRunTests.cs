@@ -55,7 +55,7 @@ public class MultiHostRunTests(TestBed bed)
         {
             Assert.Equal(RunStatus.Ok, row.Status);
             // Each client host's own file, as it wrote it: its share of the connections, one sample each.
-            var kept = bed.Hosts.Clients.Select(h => Path.Combine(set, Remote.MultiHostRunner.KeptSamplesFile(row, h.Name))).ToList();
+            var kept = bed.Hosts.Clients.Select(h => Path.Combine(set, LatencySamples.KeptFile(row, h.Name))).ToList();
             Assert.All(kept, f => Assert.Equal(300 * 8, new FileInfo(f).Length));
             // Their bytes end to end are one samples file of every request, whose figures are the harness's own statistics.
             var all = Path.Combine(results.Path, $"all-{row.Repeat}.bin");

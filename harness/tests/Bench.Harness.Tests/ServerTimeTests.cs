@@ -8,15 +8,17 @@ namespace Bench.Harness.Tests;
 
 /// <summary>
 /// Where a server's time goes, measured on a real echo under its real client: context switches
-/// in every row, system calls (perf stat) only when asked for, both over the client's timed window.
+/// in every row, system calls (perf stat) only when asked for, both over the client's timed window;
+/// and the raw samples kept where asked.
 /// </summary>
 public class ServerTimeTests
 {
-    private static async Task<RunRecord> RunAsync(bool countSyscalls)
+    private static async Task<RunRecord> RunAsync(bool countSyscalls, bool keepSamples = false, TempDir? into = null)
     {
         var impl = await Repo.BuiltAsync("cpp-epoll");
-        using var dir = new TempDir();
-        var runner = new ExperimentRunner(new RunSettings(Repeats: 1, Warmups: 0, SteadyWarmupCap: TimeSpan.Zero, CountSyscalls: countSyscalls),
+        using var scratch = new TempDir();
+        var dir = into ?? scratch;
+        var runner = new ExperimentRunner(new RunSettings(Repeats: 1, Warmups: 0, SteadyWarmupCap: TimeSpan.Zero, KeepSamples: keepSamples, CountSyscalls: countSyscalls),
             new ResultsCsv(dir.File("runs.csv")), "test", dir.Path, new Progress(1, TextWriter.Null));
         var rows = await runner.RunAsync(new Experiment(impl, LoadGenerator.ClientOf(impl), "tcp", Workload.Get<Persistent>(), 20, 20, 100, 0, 1),
             CancellationToken.None);
@@ -40,6 +42,16 @@ public class ServerTimeTests
         var uncounted = await RunAsync(countSyscalls: false);
         Assert.Null(uncounted.ServerSyscalls);
         Assert.True(uncounted.ServerContextSwitches >= 0);
+    }
+
+    [Fact]
+    public async Task kept_samples_stay_in_the_result_set_one_per_verified_request()
+    {
+        using var set = new TempDir();
+        var row = await RunAsync(countSyscalls: false, keepSamples: true, into: set);
+        var kept = new FileInfo(Path.Combine(set.Path, LatencySamples.KeptFile(row)));
+        Assert.True(kept.Exists, $"no {LatencySamples.KeptFile(row)} in the result set");
+        Assert.Equal(row.Ok * sizeof(ulong), kept.Length); // raw little-endian u64 nanoseconds, one per verified request
     }
 
     [Fact]

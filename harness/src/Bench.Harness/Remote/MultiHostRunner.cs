@@ -211,7 +211,7 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
     /// <summary>
     /// Every client's samples, fetched and merged: the percentiles are those of all requests
     /// together, never an average of per-host ones. With --keep-samples each client's file of a
-    /// measured repeat is kept in the result set as <see cref="KeptSamplesFile"/>.
+    /// measured repeat is kept in the result set as <see cref="LatencySamples.KeptFile"/>.
     /// </summary>
     private async Task FillLatencyAsync(RunRecord row, IReadOnlyList<Client> clients, Func<RemoteHost, string> folder, int repeat)
     {
@@ -231,7 +231,7 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
                 }
                 if (settings.KeepSamples && repeat > 0)
                 {
-                    var kept = Path.Combine(ResultSet, KeptSamplesFile(row, c.Host.Name));
+                    var kept = Path.Combine(ResultSet, LatencySamples.KeptFile(row, c.Host.Name));
                     Directory.CreateDirectory(Path.GetDirectoryName(kept)!);
                     File.Copy(path, kept, overwrite: true);
                 }
@@ -263,18 +263,6 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
     /// </summary>
     public static LatencyHistogram MergeSamples(IEnumerable<string> files) =>
         LatencyHistogram.Record(files.SelectMany(f => LatencySamples.ReadFile(f).Values));
-
-    /// <summary>Where --keep-samples keeps a client host's samples of a row, relative to the result set: samples/&lt;row key&gt;--&lt;host&gt;.bin.</summary>
-    public static string KeptSamplesFile(RunRecord row, string host)
-    {
-        var log = LatencyHistogram.LogFile(row);
-        var key = Path.GetFileNameWithoutExtension(log);
-        var safeHost = string.Concat(host.Select(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.' ? ch : '_'));
-        return $"{SamplesFolder}/{key}--{safeHost}.bin";
-    }
-
-    /// <summary>The folder of a result set where --keep-samples keeps the client hosts' raw samples.</summary>
-    public const string SamplesFolder = "samples";
 
     /// <summary>The result set's folder: where runs.csv is.</summary>
     private string ResultSet => Path.GetDirectoryName(Path.GetFullPath(csv.Path))!;

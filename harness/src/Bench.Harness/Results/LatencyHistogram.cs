@@ -110,11 +110,12 @@ public sealed class LatencyHistogram
     public static string LogPath(string resultSet, RunRecord row) => Path.Combine(resultSet, LogFile(row));
 
     /// <summary>The log's path relative to its result set, as the results page links it.</summary>
-    public static string LogFile(RunRecord row)
-    {
-        var key = string.Create(CultureInfo.InvariantCulture,
-            $"{row.Server}--{row.Generator}--{row.Transport}--{row.Workload}--c{row.Connections}-f{row.InFlight ?? row.Connections}-p{row.PayloadBytes}-r{row.Rate}--{row.Repeat}");
-        var safe = string.Concat(key.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
-        return $"{Folder}/{safe}.hlog";
-    }
+    public static string LogFile(RunRecord row) => $"{Folder}/{RowKey(row)}.hlog";
+
+    /// <summary>A row's name in file names (docs/results.md): what defines it and its repeat, safe in any file system.</summary>
+    public static string RowKey(RunRecord row) => Safe(string.Create(CultureInfo.InvariantCulture,
+        $"{row.Server}--{row.Generator}--{row.Transport}--{row.Workload}--c{row.Connections}-f{row.InFlight ?? row.Connections}-p{row.PayloadBytes}-r{row.Rate}--{row.Repeat}"));
+
+    /// <summary>Any character but letters, digits, '-', '_' and '.' as '_'.</summary>
+    public static string Safe(string name) => string.Concat(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
 }

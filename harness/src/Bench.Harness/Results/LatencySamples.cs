@@ -9,6 +9,13 @@ namespace Bench.Harness.Results;
 /// </summary>
 public sealed class LatencySamples
 {
+    /// <summary>The folder of a result set where --keep-samples keeps the raw samples files of measured repeats.</summary>
+    public const string KeptFolder = "samples";
+
+    /// <summary>Where --keep-samples keeps a row's samples, relative to the result set: samples/&lt;row key&gt;.bin, or one file per client host (&lt;row key&gt;--&lt;host&gt;.bin).</summary>
+    public static string KeptFile(RunRecord row, string? host = null) =>
+        $"{KeptFolder}/{LatencyHistogram.RowKey(row)}{(host is null ? "" : "--" + LatencyHistogram.Safe(host))}.bin";
+
     private readonly long[] _sorted;
 
     public LatencySamples(IEnumerable<long> nanoseconds)

@@ -247,7 +247,14 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         FillCpu(row, from.Cpus, to.Cpus);
         // Measured repeats keep their distribution; the check and warm-up passes are not recorded.
         FillLatency(row, samplesPath, repeat > 0 ? LatencyHistogram.LogPath(ResultSet, row) : null);
-        if (!settings.KeepSamples) File.Delete(samplesPath);
+        // Kept in the result set (scratch goes at the end of the suite): the measured repeats' raw samples.
+        if (settings.KeepSamples && repeat > 0 && File.Exists(samplesPath))
+        {
+            var kept = Path.Combine(ResultSet, LatencySamples.KeptFile(row));
+            Directory.CreateDirectory(Path.GetDirectoryName(kept)!);
+            File.Move(samplesPath, kept, overwrite: true);
+        }
+        else File.Delete(samplesPath);
         return row;
     }
 
