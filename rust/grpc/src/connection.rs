@@ -1,0 +1,384 @@
+//! One HTTP/2 connection and the gRPC calls on it, on h2's server API.
+//!
+//! The connection task drives h2 (reads and writes the socket, answers PINGs and SETTINGS,
+//! sends keep-alive PINGs) and spawns one task per stream. A call's task reads the request
+//! DATA through h2's `RecvStream`, releasing flow-control capacity as it consumes it, and
+//! writes its reply through `SendStream` only as far as the peer's windows allow
+//! (`reserve_capacity` / `poll_capacity`): a peer that stops reading stalls its own calls,
+//! not the server's memory.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util_poll_fn::poll_fn;
+use h2::server::SendResponse;
+use h2::{Ping, RecvStream, SendStream};
+use http::header::CONTENT_TYPE;
+use http::{Method, Request, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::framing::Decoder;
+use crate::service::{route, Route, Service};
+use crate::status::{self, Status, GRPC_ENCODING};
+
+/// std's poll_fn arrived in Rust 1.64; this is the same thing for older compilers.
+mod futures_util_poll_fn {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    pub struct PollFn<F>(F);
+
+    impl<F> Unpin for PollFn<F> {}
+
+    pub fn poll_fn<T, F: FnMut(&mut Context<'_>) -> Poll<T>>(f: F) -> PollFn<F> {
+        PollFn(f)
+    }
+
+    impl<T, F: FnMut(&mut Context<'_>) -> Poll<T>> Future for PollFn<F> {
+        type Output = T;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+            (self.0)(cx)
+        }
+    }
+}
+
+/// Concurrent calls one connection may carry (h2's default is unlimited, Kestrel's 100):
+/// 10,000 calls fit on 10 connections, and a single client cannot open streams without bound.
+pub const MAX_CONCURRENT_STREAMS: u32 = 1000;
+/// Per-stream receive window: a 1 MiB message fits in one window, so it never waits on a
+/// WINDOW_UPDATE round trip mid-message (the default, 64 KiB, would take 16 of them).
+pub const STREAM_WINDOW: u32 = 1 << 20;
+/// Connection receive window: 1,000 streams of 16 KiB, or 256 of 64 KiB, are in flight at
+/// once without stalling each other, and it is still a fixed bound on what one connection
+/// can make the server hold before it reads.
+pub const CONNECTION_WINDOW: u32 = 16 << 20;
+/// How much reply data one stream may queue inside h2 beyond what the peer's window allows
+/// right now (h2 caps the capacity it grants by it): a whole 1 MiB reply at once.
+pub const SEND_BUFFER: usize = 1 << 20;
+/// gRPC request headers are a few hundred bytes; h2's default allows 16 MiB of them.
+pub const MAX_HEADER_LIST: u32 = 64 << 10;
+/// Keep-alive: PING after this long, and give up on the peer if no ACK arrives in the
+/// timeout. A peer that vanished without FIN or RST is found, and its streams freed.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Replies to stream messages that arrived together go out as one DATA write, up to this.
+const STREAM_BATCH: usize = 64 << 10;
+
+/// The HTTP/2 settings every connection is opened with (README.md, "HTTP/2 settings").
+pub fn h2_settings() -> h2::server::Builder {
+    let mut builder = h2::server::Builder::new();
+    builder
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_send_buffer_size(SEND_BUFFER)
+        .max_header_list_size(MAX_HEADER_LIST);
+    builder
+}
+
+/// Serves one connection until the peer closes it, it fails, or shutdown drains it.
+///
+/// `shutdown` turning true sends GOAWAY (h2's graceful shutdown: the calls already open
+/// finish, new ones are refused) and the connection closes once they are done.
+pub async fn serve<T>(io: T, settings: Arc<h2::server::Builder>, service: Arc<Service>, mut shutdown: watch::Receiver<bool>)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    if *shutdown.borrow() {
+        return;
+    }
+    let handshake = settings.handshake::<T, Bytes>(io);
+    let mut conn = tokio::select! {
+        result = handshake => match result {
+            Ok(conn) => conn,
+            Err(_) => return, // not HTTP/2, or gone before the preface: nothing to answer
+        },
+        _ = shutdown.changed() => return,
+    };
+    let mut pings = conn.ping_pong();
+    let mut awaiting_pong = false;
+    let timer = tokio::time::sleep(KEEPALIVE_INTERVAL);
+    tokio::pin!(timer);
+    let mut shutting_down = false;
+    let shutdown_signal = shutdown.changed();
+    tokio::pin!(shutdown_signal);
+
+    // One hand-written poll rather than select!: every wake of this task (each read from
+    // the socket) checks two cheap flags and the timer, then goes straight to h2.
+    poll_fn(|cx| {
+        if !shutting_down && shutdown_signal.as_mut().poll(cx).is_ready() {
+            shutting_down = true;
+            conn.graceful_shutdown();
+        }
+        if let Some(pings) = pings.as_mut() {
+            if awaiting_pong {
+                match pings.poll_pong(cx) {
+                    Poll::Ready(Ok(_)) => {
+                        awaiting_pong = false;
+                        timer.as_mut().reset(Instant::now() + KEEPALIVE_INTERVAL);
+                    }
+                    Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Pending => {}
+                }
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                if awaiting_pong {
+                    return Poll::Ready(()); // no PING ACK in time: the peer is gone
+                }
+                if pings.send_ping(Ping::opaque()).is_ok() {
+                    awaiting_pong = true;
+                    timer.as_mut().reset(Instant::now() + KEEPALIVE_TIMEOUT);
+                } else {
+                    timer.as_mut().reset(Instant::now() + KEEPALIVE_INTERVAL);
+                }
+                let _ = timer.as_mut().poll(cx); // register the new deadline
+                if awaiting_pong {
+                    let _ = pings.poll_pong(cx); // and interest in the ACK
+                }
+            }
+        }
+        loop {
+            match conn.poll_accept(cx) {
+                Poll::Ready(Some(Ok((request, respond)))) => {
+                    tokio::spawn(call(request, respond, service.clone()));
+                }
+                // Peer closed, protocol error (h2 has already sent GOAWAY), or drained.
+                Poll::Ready(Some(Err(_))) | Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await
+}
+
+/// What ended a call early.
+enum End {
+    /// Answer with this status (Trailers-Only when no reply went out yet).
+    Status(Status),
+    /// The stream is gone (the peer reset it, or the connection died): nothing to send.
+    Gone,
+}
+
+impl From<Status> for End {
+    fn from(s: Status) -> End {
+        End::Status(s)
+    }
+}
+
+/// `application/grpc`, optionally followed by `+proto` (or another subtype) or `;params`.
+pub fn is_grpc_content_type(value: &[u8]) -> bool {
+    const GRPC: &[u8] = b"application/grpc";
+    value.len() >= GRPC.len()
+        && value[..GRPC.len()].eq_ignore_ascii_case(GRPC)
+        && matches!(value.get(GRPC.len()), None | Some(b'+') | Some(b';'))
+}
+
+/// One gRPC call: check the request head, route it, run the method.
+pub async fn call(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, service: Arc<Service>) {
+    let (head, body) = request.into_parts();
+    // Not gRPC at all: plain HTTP answers, as PROTOCOL-HTTP2.md asks for.
+    if head.method != Method::POST {
+        let _ = respond.send_response(http_error(StatusCode::METHOD_NOT_ALLOWED), true);
+        return;
+    }
+    if !head.headers.get(CONTENT_TYPE).map_or(false, |v| is_grpc_content_type(v.as_bytes())) {
+        let _ = respond.send_response(http_error(StatusCode::UNSUPPORTED_MEDIA_TYPE), true);
+        return;
+    }
+    let route = match route(head.uri.path()) {
+        Some(route) => route,
+        None => {
+            let message = format!("unknown method {}", head.uri.path());
+            let _ = respond.send_response(status::trailers_only(&Status::unimplemented(message)), true);
+            return;
+        }
+    };
+    if let Some(encoding) = head.headers.get(&GRPC_ENCODING) {
+        if encoding.as_bytes() != b"identity" {
+            let message = format!(
+                "grpc-encoding {} is not supported; this server accepts identity only",
+                String::from_utf8_lossy(encoding.as_bytes())
+            );
+            let _ = respond.send_response(status::trailers_only(&Status::unimplemented(message)), true);
+            return;
+        }
+    }
+    match route {
+        Route::EchoStream => echo_stream(body, respond, &service).await,
+        route => unary(route, body, respond, &service).await,
+    }
+    // Dropping the handles here: if the request side is still open (we answered early, say
+    // RESOURCE_EXHAUSTED), h2 queues RST_STREAM after the reply so the peer stops sending.
+}
+
+fn http_error(status: StatusCode) -> Response<()> {
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    response
+}
+
+async fn unary(route: Route, mut body: RecvStream, mut respond: SendResponse<Bytes>, service: &Service) {
+    let result = match read_one(&mut body, service.max_message).await {
+        Ok(message) => service.unary(route, message, crate::unix_nanos()).map_err(End::Status),
+        Err(end) => Err(end),
+    };
+    match result {
+        Ok(reply) => {
+            let mut send = match respond.send_response(status::response_headers(), false) {
+                Ok(send) => send,
+                Err(_) => return,
+            };
+            if send_all(&mut send, reply).await.is_ok() {
+                let _ = send.send_trailers(status::trailers(&Status::ok()));
+            }
+        }
+        Err(End::Status(s)) => {
+            let _ = respond.send_response(status::trailers_only(&s), true);
+        }
+        Err(End::Gone) => {}
+    }
+}
+
+/// The one request message of a unary call, once the client has half-closed.
+async fn read_one(body: &mut RecvStream, max: usize) -> Result<Bytes, End> {
+    let mut decoder = Decoder::new(max);
+    let mut message = None;
+    loop {
+        // The last DATA frame usually carries END_STREAM: no need to poll for the end.
+        if message.is_some() && body.is_end_stream() {
+            break;
+        }
+        let data = match body.data().await {
+            None => break,
+            Some(Ok(data)) => data,
+            Some(Err(_)) => return Err(End::Gone),
+        };
+        let n = data.len();
+        decoder.push(data);
+        // The bytes are ours now (at most one message, bounded by `max`): give the window back.
+        let _ = body.flow_control().release_capacity(n);
+        while let Some(m) = decoder.next().map_err(Status::from)? {
+            if message.is_some() {
+                return Err(Status::internal("more than one request message for a unary method").into());
+            }
+            message = Some(m);
+        }
+    }
+    if decoder.in_message() {
+        return Err(Status::internal("request ended inside a message").into());
+    }
+    message.ok_or_else(|| Status::internal("no request message for a unary method").into())
+}
+
+/// Echo/Stream: one reply per request message, in order, each as soon as it is decoded.
+/// Messages that arrived together (already buffered by h2) are answered together in one
+/// DATA write.
+async fn echo_stream(mut body: RecvStream, mut respond: SendResponse<Bytes>, service: &Service) {
+    // The response headers go out at once rather than with the first reply: a client may
+    // wait for them before it sends (grpc-go's ClientStream.Header() does), and on a
+    // long-lived stream the one extra HEADERS frame costs nothing per message.
+    let mut send = match respond.send_response(status::response_headers(), false) {
+        Ok(send) => send,
+        Err(_) => return,
+    };
+    let mut decoder = Decoder::new(service.max_message);
+    let mut out = BytesMut::new();
+    let mut data = body.data().await;
+    let mut end = loop {
+        let chunk = match data {
+            None => break Status::ok(),
+            Some(Ok(chunk)) => chunk,
+            Some(Err(_)) => return, // reset by the peer: nothing more to send
+        };
+        let n = chunk.len();
+        decoder.push(chunk);
+        let mut failed = None;
+        loop {
+            match decoder.next() {
+                Ok(Some(message)) => {
+                    if let Err(s) = service.echo(message, crate::unix_nanos(), &mut out) {
+                        failed = Some(s);
+                        break;
+                    }
+                    if out.len() >= STREAM_BATCH && send_all(&mut send, out.split().freeze()).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    failed = Some(e.into());
+                    break;
+                }
+            }
+        }
+        // Consumed: the replies are written (or queued within the batch bound).
+        let _ = body.flow_control().release_capacity(n);
+        if let Some(s) = failed {
+            break s; // the replies before the bad message still go out, then the status
+        }
+        // More already here? Decode it before writing, so the replies share a write.
+        data = match poll_fn(|cx| Poll::Ready(match body.poll_data(cx) {
+            Poll::Ready(next) => Some(next),
+            Poll::Pending => None,
+        }))
+        .await
+        {
+            Some(next) => next,
+            None => {
+                if !out.is_empty() && send_all(&mut send, out.split().freeze()).await.is_err() {
+                    return;
+                }
+                body.data().await
+            }
+        };
+    };
+    if end.code == status::Code::Ok && decoder.in_message() {
+        end = Status::internal("request stream ended inside a message");
+    }
+    if !out.is_empty() && send_all(&mut send, out.split().freeze()).await.is_err() {
+        return;
+    }
+    let _ = send.send_trailers(status::trailers(&end));
+}
+
+/// Sends `data` on the stream only as fast as the peer's flow-control windows (stream and
+/// connection) open: asks h2 for capacity for all of it, sends what is granted, waits for
+/// more. Ends with an error if the stream is reset or the connection closes.
+pub async fn send_all(send: &mut SendStream<Bytes>, mut data: Bytes) -> Result<(), h2::Error> {
+    while !data.is_empty() {
+        send.reserve_capacity(data.len());
+        let mut granted = send.capacity();
+        while granted == 0 {
+            granted = match poll_fn(|cx| send.poll_capacity(cx)).await {
+                Some(Ok(n)) => n,
+                Some(Err(e)) => return Err(e),
+                // The stream can no longer send (reset by the peer).
+                None => return Err(h2::Error::from(h2::Reason::CANCEL)),
+            };
+        }
+        let chunk = data.split_to(granted.min(data.len()));
+        send.send_data(chunk, false)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_content_types() {
+        for ok in ["application/grpc", "application/grpc+proto", "application/grpc;charset=x", "Application/GRPC"] {
+            assert!(is_grpc_content_type(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["application/json", "application/grpcx", "application/grp", "", "text/plain"] {
+            assert!(!is_grpc_content_type(bad.as_bytes()), "{bad}");
+        }
+    }
+}
