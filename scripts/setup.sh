@@ -12,12 +12,14 @@ packages=(
   dpdk dpdk-dev librte-net-memif23 librte-mempool-ring23   # dpdk-testpmd, the real memif peer
   nghttp2-client                             # h2load, an independent gRPC load generator
   protobuf-compiler libgrpc++-dev protobuf-compiler-grpc libssl-dev   # cpp/grpc: gRPC C++ and OpenSSL
-  golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go-grpc   # go/grpc: grpc-go, built offline (GOPATH mode)
+  golang-go golang-google-grpc-dev golang-google-protobuf-dev protoc-gen-go protoc-gen-go-grpc   # go/grpc: grpc-go, built offline (GOPATH mode)
   librust-h2-dev librust-prost-dev librust-prost-build-dev librust-bytes-dev librust-openssl-dev   # rust/grpc: gRPC on h2 + prost
-  python3-grpcio python3-protobuf python3-cryptography   # python/grpc: grpcio (importable by /usr/bin/python3 only)
+  python3-grpcio python3-protobuf python3-cryptography python3-uvloop   # python/grpc: grpcio and uvloop (importable by /usr/bin/python3 only)
   libfontconfig1 fonts-dejavu-core           # ScottPlot text rendering
   iproute2 procps util-linux                 # ss, taskset, /proc readers
+  openssh-client openssh-server              # multi-host runs over ssh, and the test bed's sshd in each namespace (scripts/testbed.sh)
   time                                       # GNU time: a client's exact CPU time and peak memory
+  linux-perf                                 # perf stat: the server's system calls per request (--syscalls)
   chromium                                   # the results page's test opens index.html in a real browser (Playwright cannot download one here)
 )
 
@@ -44,6 +46,6 @@ if ! command -v cargo >/dev/null && [[ $EUID -eq 0 ]]; then
   apt-get install -y -qq --no-install-recommends cargo >/dev/null
 fi
 
-for tool in dotnet cargo python3 cmake taskset; do
+for tool in dotnet cargo python3 cmake go protoc protoc-gen-go protoc-gen-go-grpc taskset; do
   command -v "$tool" >/dev/null || { echo "setup: '$tool' is not on PATH; install it first" >&2; exit 1; }
 done

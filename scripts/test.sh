@@ -2,7 +2,8 @@
 # Runs every test suite in the repository and prints one closing line for the whole:
 # 'N passed, N failed'. The suites: every C# test project (each ends in .Tests.csproj; the
 # harness's tests build every implementation from source first, as a fresh machine would), the
-# Rust unit tests (cargo test in rust/) and the Python unittest suite (python/). Arguments go to
+# Rust unit tests (cargo test), the Python unittest suites (python/, python/grpc/) and the Go
+# tests (go/grpc/). Arguments go to
 # each 'dotnet test'. A suite that fails to build or run counts as one failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,26 +47,45 @@ else
   tally "rust (cargo is not on PATH; scripts/setup.sh says how to install it)" 127 0 0
 fi
 
-echo "test: python (python3 -m unittest)" >&2
-log=$(mktemp)
-(cd python && python3 -m unittest) 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
 # unittest's closing lines: 'Ran N tests in Xs', then 'OK', 'OK (skipped=S)' or
 # 'FAILED (failures=X, errors=Y, skipped=S, unexpected successes=U)'.
-read -r p f < <(awk '
-  /^Ran [0-9]+ tests? in / {ran = $2}
-  /^(OK|FAILED)( \(|$)/ {
-    bad = 0; skipped = 0; line = $0; sub(/^[A-Z]+ \(?/, "", line); sub(/\)$/, "", line)
-    n = split(line, parts, /, /)
-    for (i = 1; i <= n; i++) {
-      split(parts[i], kv, "=")
-      if (kv[1] == "failures" || kv[1] == "errors" || kv[1] == "unexpected successes") bad += kv[2]
-      else if (kv[1] == "skipped") skipped += kv[2]
+unittest_counts() {
+  awk '
+    /^Ran [0-9]+ tests? in / {ran = $2}
+    /^(OK|FAILED)( \(|$)/ {
+      bad = 0; skipped = 0; line = $0; sub(/^[A-Z]+ \(?/, "", line); sub(/\)$/, "", line)
+      n = split(line, parts, /, /)
+      for (i = 1; i <= n; i++) {
+        split(parts[i], kv, "=")
+        if (kv[1] == "failures" || kv[1] == "errors" || kv[1] == "unexpected successes") bad += kv[2]
+        else if (kv[1] == "skipped") skipped += kv[2]
+      }
     }
-  }
-  END {print ran - bad - skipped, bad + 0}' "$log")
-tally "python" "$status" "$p" "$f"
-rm -f "$log"
+    END {print ran - bad - skipped, bad + 0}' "$1"
+}
+
+# The echo runs on the PATH python3; the gRPC servers on Debian's, the only one with grpcio.
+for suite in "python python3" "python/grpc /usr/bin/python3"; do
+  read -r folder interpreter <<< "$suite"
+  echo "test: $folder ($interpreter -m unittest)" >&2
+  log=$(mktemp)
+  (cd "$folder" && "$interpreter" -m unittest) 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  read -r p f < <(unittest_counts "$log")
+  tally "$folder" "$status" "$p" "$f"
+  rm -f "$log"
+done
+
+# Go builds in GOPATH mode (no module proxy here), as the harness's go builder does.
+for folder in go/grpc; do
+  echo "test: $folder (go test)" >&2
+  log=$(mktemp)
+  (cd "$folder" && export GO111MODULE=off GOFLAGS= GOPATH="$PWD/build/_gopath:/usr/share/gocode" && go generate ./... && go test -v ./...) 2>&1 | tee "$log"
+  status=${PIPESTATUS[0]}
+  read -r p f < <(awk '/^--- PASS: / {p++} /^--- FAIL: / {f++} END {print p+0, f+0}' "$log")
+  tally "$folder" "$status" "$p" "$f"
+  rm -f "$log"
+done
 
 echo "${passed} passed, $((failed + broken)) failed"
 [[ $failed -eq 0 && $broken -eq 0 && ${#projects[@]} -gt 0 ]]

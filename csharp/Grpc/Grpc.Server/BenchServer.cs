@@ -96,7 +96,11 @@ public static class BenchServer
             o.MaxSendMessageSize = settings.MaxMessageBytes;
         });
         // grpc-dotnet reports UNKNOWN for the whole server until a check is registered.
-        builder.Services.AddGrpcHealthChecks().AddCheck("bench", () => HealthCheckResult.Healthy());
+        // Each service by name too, as gRPC's other servers answer: a client may ask for the one it calls.
+        builder.Services.AddGrpcHealthChecks(o =>
+        {
+            foreach (var service in new[] { GrpcBench.Protos.Echo.Descriptor.FullName, GrpcBench.Protos.Crypto.Descriptor.FullName }) o.Services.MapService(service, _ => true);
+        }).AddCheck("bench", () => HealthCheckResult.Healthy());
         builder.Services.AddGrpcReflection();
 
         var app = builder.Build();

@@ -2,7 +2,7 @@ using GrpcBench.Client.Lean;
 
 namespace GrpcBench.Tests;
 
-/// <summary>HPACK against RFC 7541's own examples (Appendix C) and the Huffman code's shape (Appendix B).</summary>
+/// <summary>HPACK against RFC 7541's own examples (Appendix C, plain and Huffman-coded) and the Huffman code's shape (Appendix B).</summary>
 public sealed class HpackTests
 {
     private static byte[] Hex(string hex) => Convert.FromHexString(hex.Replace(" ", ""));
@@ -31,6 +31,66 @@ public sealed class HpackTests
             Assert.Equal((previous.Code + 1) << (current.Length - previous.Length), current.Code);
         }
         Assert.Equal((0x3fffffffu, (byte)30), codes[Huffman.Eos]);
+    }
+
+    [Fact]
+    public void Decoder_reads_the_literal_representations_of_RFC_7541_C2()
+    {
+        var decoder = new HpackDecoder();
+        // C.2.1, with indexing: added to the table.
+        Assert.Equal([("custom-key", "custom-header")], Fields(decoder, Hex("400a 6375 7374 6f6d 2d6b 6579 0d63 7573 746f 6d2d 6865 6164 6572")));
+        Assert.Equal(55, decoder.TableSize);
+        // C.2.2 without indexing and C.2.3 never indexed: the table is left as it was.
+        var fresh = new HpackDecoder();
+        Assert.Equal([(":path", "/sample/path")], Fields(fresh, Hex("040c 2f73 616d 706c 652f 7061 7468")));
+        Assert.Equal([("password", "secret")], Fields(fresh, Hex("1008 7061 7373 776f 7264 0673 6563 7265 74")));
+        Assert.Equal(0, fresh.TableSize);
+        // C.2.4, indexed from the static table.
+        Assert.Equal([(":method", "GET")], Fields(fresh, Hex("82")));
+        Assert.Equal(0, fresh.TableSize);
+    }
+
+    [Fact]
+    public void Decoder_reads_the_plain_requests_of_RFC_7541_C3()
+    {
+        var decoder = new HpackDecoder();
+        Assert.Equal(
+            [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com")],
+            Fields(decoder, Hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d")));
+        Assert.Equal(57, decoder.TableSize);
+        Assert.Equal(
+            [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "www.example.com"), ("cache-control", "no-cache")],
+            Fields(decoder, Hex("8286 84be 5808 6e6f 2d63 6163 6865")));
+        Assert.Equal(110, decoder.TableSize);
+        Assert.Equal(
+            [(":method", "GET"), (":scheme", "https"), (":path", "/index.html"), (":authority", "www.example.com"), ("custom-key", "custom-value")],
+            Fields(decoder, Hex("8287 85bf 400a 6375 7374 6f6d 2d6b 6579 0c63 7573 746f 6d2d 7661 6c75 65")));
+        Assert.Equal(164, decoder.TableSize);
+    }
+
+    [Fact]
+    public void Decoder_reads_the_plain_responses_of_RFC_7541_C5_evicting_as_they_do()
+    {
+        // C.5 runs with a 256-byte table, as C.6 does.
+        var decoder = new HpackDecoder();
+        Assert.Equal(
+            [(":status", "302"), ("cache-control", "private"), ("date", "Mon, 21 Oct 2013 20:13:21 GMT"), ("location", "https://www.example.com")],
+            Fields(decoder, [0x3F, 0xE1, 0x01, .. Hex(
+                "4803 3330 3258 0770 7269 7661 7465 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3120 474d 546e" +
+                "1768 7474 7073 3a2f 2f77 7777 2e65 7861 6d70 6c65 2e63 6f6d")]));
+        Assert.Equal(222, decoder.TableSize);
+        Assert.Equal(
+            [(":status", "307"), ("cache-control", "private"), ("date", "Mon, 21 Oct 2013 20:13:21 GMT"), ("location", "https://www.example.com")],
+            Fields(decoder, Hex("4803 3330 37c1 c0bf")));
+        Assert.Equal(222, decoder.TableSize);
+        Assert.Equal(
+            [(":status", "200"), ("cache-control", "private"), ("date", "Mon, 21 Oct 2013 20:13:22 GMT"), ("location", "https://www.example.com"),
+             ("content-encoding", "gzip"), ("set-cookie", "foo=ASDJKHQKBZXOQWEOPIUAXQWEOIU; max-age=3600; version=1")],
+            Fields(decoder, Hex(
+                "88c1 611d 4d6f 6e2c 2032 3120 4f63 7420 3230 3133 2032 303a 3133 3a32 3220 474d 54c0 5a04 677a 6970 7738 666f 6f3d" +
+                "4153 444a 4b48 514b 425a 584f 5157 454f 5049 5541 5851 5745 4f49 553b 206d 6178 2d61 6765 3d33 3630 303b 2076 6572" +
+                "7369 6f6e 3d31")));
+        Assert.Equal(215, decoder.TableSize);
     }
 
     [Fact]

@@ -50,6 +50,7 @@ try
         "bench" => await Commands.MicrobenchAsync(root, reader, stop.Token),
         "torture" => await Commands.TortureAsync(root, reader, stop.Token),
         "soak" => await Commands.SoakAsync(root, reader, stop.Token),
+        "hosts" => await Commands.HostsAsync(root, reader, stop.Token),
         _ => throw new UsageException($"unknown command '{command}'"),
     };
 }
@@ -66,7 +67,7 @@ catch (Exception e) when (stop.IsCancellationRequested && IsCancellation(e))
     return 130;
 }
 catch (Exception e) when (e is ManifestException or CorruptResultsException or ArgumentException or FileNotFoundException or DirectoryNotFoundException
-                           or ServerStartException)
+                           or ServerStartException or Bench.Harness.Remote.HostsFileException)
 {
     Console.Error.WriteLine($"bench: {e.Message}");
     return 2;

@@ -9,40 +9,46 @@ namespace Bench.Harness.Tests;
 /// </summary>
 public class BuildFromCleanTests
 {
-    public static TheoryData<string> Toolchains
+    /// <summary>
+    /// The smallest folder of each toolchain (keeps the test quick), and every folder whose build
+    /// reads inputs from outside it (code generated from proto/ by protoc, in each language).
+    /// </summary>
+    public static TheoryData<string> Folders
     {
         get
         {
+            var folders = Repo.Catalog.All.GroupBy(i => i.Build.Toolchain).Select(g => g.Select(i => i.Folder).Distinct()
+                .OrderBy(f => Directory.EnumerateFiles(f, "*", SearchOption.AllDirectories).Count()).First());
+            folders = folders.Concat(Repo.Catalog.All.Where(i => i.Build.Inputs is { Count: > 0 }).Select(i => i.Folder));
             var data = new TheoryData<string>();
-            foreach (var t in Repo.Catalog.All.Select(i => i.Build.Toolchain).Distinct().Order()) data.Add(t);
+            foreach (var f in folders.Distinct().Order(StringComparer.Ordinal)) data.Add(Path.GetRelativePath(Repo.Root, f));
             return data;
         }
     }
 
     private static readonly HashSet<string> Output = ["bin", "obj", "build", "target", "__pycache__", "BenchmarkDotNet.Artifacts"];
 
-    [Theory, MemberData(nameof(Toolchains))]
-    public async Task folder_builds_from_a_clean_copy_and_yields_every_program_its_manifest_names(string toolchain)
+    [Theory, MemberData(nameof(Folders))]
+    public async Task folder_builds_from_a_clean_copy_and_yields_every_program_its_manifest_names(string relative)
     {
-        // The smallest folder of this toolchain keeps the test quick.
-        var folder = Repo.Catalog.All.Where(i => i.Build.Toolchain == toolchain).Select(i => i.Folder).Distinct()
-            .OrderBy(f => Directory.EnumerateFiles(f, "*", SearchOption.AllDirectories).Count()).First();
         using var copy = new TempDir();
         // Shared C# build settings live at the repository root, as they do in a clone.
         foreach (var shared in new[] { "Directory.Build.props", "Directory.Packages.props" })
             File.Copy(Path.Combine(Repo.Root, shared), copy.File(shared));
-        // So does the C# programs' shared argument parser, which their projects link in.
-        CopyTree(Path.Combine(Repo.Root, "csharp", "Shared"), copy.File("csharp/Shared"));
-        var relative = Path.GetRelativePath(Repo.Root, folder);
-        CopyTree(folder, copy.File(relative));
+        // So do the C# programs' shared argument parser, which their projects link in, and the .proto every gRPC build generates from.
+        foreach (var tree in new[] { "csharp/Shared", "proto" })
+            CopyTree(Path.Combine(Repo.Root, tree), copy.File(tree));
+        CopyTree(Path.Combine(Repo.Root, relative), copy.File(relative));
         var cleanFolder = copy.File(relative);
 
         var spec = Manifest.Parse(File.ReadAllText(Path.Combine(cleanFolder, "bench.json")), relative);
         var outcome = await Builder.BuildAsync(cleanFolder, spec.Build, TimeSpan.FromMinutes(15), CancellationToken.None);
 
-        Assert.True(outcome.Succeeded, $"{relative} ({toolchain}) did not build from clean: {outcome.Error}\n{outcome.Log}");
+        Assert.True(outcome.Succeeded, $"{relative} ({spec.Build.Toolchain}) did not build from clean: {outcome.Error}\n{outcome.Log}");
         foreach (var command in spec.Implementations.SelectMany(i => new[] { i.Server, i.Client }).OfType<IReadOnlyList<string>>())
-            if (command[0].Contains('/'))
+            if (command[0].StartsWith('/'))
+                Assert.True(command.Count > 1 && File.Exists(Path.Combine(cleanFolder, command[1])), $"{string.Join(' ', command)}: the script is missing");
+            else if (command[0].Contains('/'))
                 Assert.True(File.Exists(Path.Combine(cleanFolder, command[0])), $"{command[0]} was not built");
             else if (command.Count > 1 && command[1].EndsWith(".py"))
                 Assert.True(File.Exists(Path.Combine(cleanFolder, command[1])), $"{command[1]} is missing");

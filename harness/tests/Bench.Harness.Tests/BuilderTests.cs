@@ -209,6 +209,90 @@ public class BuilderTests
         Assert.Equal(untouched, Inputs());
     }
 
+    /// <summary>
+    /// The real go toolchain, from clean: go generate writes a package into build/_gopath (the
+    /// folder's code generation), go build links it with one of Debian's packages into
+    /// build/&lt;directory&gt;, the source tree is left as it was, and the stamp then holds until a
+    /// source changes.
+    /// </summary>
+    [Fact]
+    public async Task go_folder_builds_from_clean_with_generated_code_under_build()
+    {
+        using var dir = new TempDir();
+        var spec = new BuildSpec(Toolchains.Go);
+        Directory.CreateDirectory(dir.File("hello"));
+        // A template the generator copies; not a .go file, so not a package of its own.
+        File.WriteAllText(dir.File("greeting.tmpl"), "package greeting\n\nconst Text = \"hello from generated code\"\n");
+        File.WriteAllText(dir.File("hello/main.go"), """
+            //go:generate mkdir -p ../build/_gopath/src/example/greeting
+            //go:generate cp ../greeting.tmpl ../build/_gopath/src/example/greeting/greeting.go
+            package main
+
+            import (
+            	"fmt"
+
+            	"example/greeting"
+            	"google.golang.org/protobuf/encoding/protowire"
+            )
+
+            func main() { fmt.Println(greeting.Text, protowire.SizeVarint(300)) }
+
+            """);
+        var sources = Sources(dir.Path);
+
+        var first = await Builder.BuildAsync(dir.Path, spec, Deadline, CancellationToken.None);
+        Assert.True(first.Succeeded, first.Error + "\n" + first.Log);
+        Assert.False(first.UpToDate);
+        Assert.Contains("go generate", first.Log);
+        Assert.Contains("go build", first.Log);
+        Assert.True(File.Exists(dir.File("build/_gopath/src/example/greeting/greeting.go")));
+        Assert.Equal("hello from generated code 2", await Run(dir.File("build/hello")));
+        Assert.Equal(sources, Sources(dir.Path)); // nothing beside the sources
+        Assert.Single(BuildFingerprint.Of(dir.Path, spec, Builder.StepsFor(spec, dir.Path)).Outputs);
+
+        var second = await Builder.BuildAsync(dir.Path, spec, Deadline, CancellationToken.None);
+        Assert.True(second.Succeeded);
+        Assert.True(second.UpToDate, second.Log);
+
+        // The generator's input changed: generated again and linked again.
+        File.WriteAllText(dir.File("greeting.tmpl"), "package greeting\n\nconst Text = \"hello again from generated code\"\n");
+        var third = await Builder.BuildAsync(dir.Path, spec, Deadline, CancellationToken.None);
+        Assert.True(third.Succeeded, third.Error + "\n" + third.Log);
+        Assert.False(third.UpToDate);
+        Assert.Equal("hello again from generated code 2", await Run(dir.File("build/hello")));
+
+        // From clean again.
+        Directory.Delete(dir.File("build"), recursive: true);
+        var clean = await Builder.BuildAsync(dir.Path, spec, Deadline, CancellationToken.None);
+        Assert.True(clean.Succeeded, clean.Error + "\n" + clean.Log);
+        Assert.False(clean.UpToDate);
+        Assert.Equal("hello again from generated code 2", await Run(dir.File("build/hello")));
+
+        static string Sources(string folder) => string.Join('\n', Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(folder, f)).Where(f => !f.StartsWith("build/", StringComparison.Ordinal) && f != Builder.StampFile)
+            .Order(StringComparer.Ordinal));
+
+        static async Task<string> Run(string program)
+        {
+            using var process = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardOutput = true })!;
+            var output = await process.StandardOutput.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.Equal(0, process.ExitCode);
+            return output.Trim();
+        }
+    }
+
+    [Fact]
+    public void go_steps_build_in_gopath_mode_with_the_folder_build_gopath_first()
+    {
+        using var dir = new TempDir();
+        var steps = Builder.StepsFor(new BuildSpec(Toolchains.Go), dir.Path);
+        var environment = new[] { "env", "GO111MODULE=off", "GOFLAGS=", $"GOPATH={dir.Path}/build/_gopath:{Builder.DebianGoPath}" };
+        IReadOnlyList<IReadOnlyList<string>> expected = [[.. environment, "go", "generate", "./..."], [.. environment, "go", "build", "-trimpath", "-o", "build/", "./..."]];
+        Assert.Equal(expected, steps);
+        Assert.All(steps, step => Assert.Equal("go", Builder.ProgramOf(step))); // what the plan check looks for
+    }
+
     [Fact]
     public void cargo_src_bin_is_source_and_target_is_output()
     {

@@ -78,6 +78,21 @@ public class SuiteTests
     }
 
     [Fact]
+    public void a_grpc_server_without_a_client_is_loaded_by_the_shared_grpc_client_even_when_that_is_not_chosen()
+    {
+        foreach (var options in new[] { new SuiteOptions(), SuiteOptions.Quick })
+        {
+            var plan = SuitePlan.Build(Repo.Catalog, options with { Only = ["csharp-grpc-defaults"], Workloads = ["grpc-unary"] })
+                .Select(p => p.Experiment).ToList();
+            Assert.Contains(plan, e => e.Load.Client?.Name == "csharp-grpc" && e.Server.Name == "csharp-grpc-defaults");
+            Assert.All(plan, e => Assert.Equal("csharp-grpc-defaults", e.Server.Name));
+        }
+        var unknown = Assert.Throws<ArgumentException>(() =>
+            SuitePlan.Build(Repo.Catalog, new SuiteOptions { Only = ["csharp-grpc-defaults"], Workloads = ["grpc-unary"], GrpcClient = "no-such-client" }));
+        Assert.Contains("--grpc-client", unknown.Message);
+    }
+
+    [Fact]
     public void matrix_plan_pairs_every_client_with_every_server()
     {
         var chosen = Repo.Catalog.All.Where(Repo.SpeaksRawTcpEcho).ToList();

@@ -33,8 +33,25 @@ public static class Builder
         Toolchains.Cmake => [["cmake", "-S", ".", "-B", "build", "-DCMAKE_BUILD_TYPE=Release"], ["cmake", "--build", "build", "--parallel"]],
         Toolchains.Cargo => [["cargo", "build", "--release", "--offline"]],
         Toolchains.Python => [["python3", "-m", "py_compile", .. Directory.EnumerateFiles(folder, "*.py").Order(StringComparer.Ordinal).Select(Path.GetFileName)!]],
+        Toolchains.Go => [[.. GoEnvironment(folder), "go", "generate", "./..."], [.. GoEnvironment(folder), "go", "build", "-trimpath", "-o", "build/", "./..."]],
         _ => throw new ArgumentException($"no builder for toolchain '{build.Toolchain}'"),
     };
+
+    /// <summary>The program a step runs: past `env VAR=value ...` when it sets an environment.</summary>
+    public static string ProgramOf(IReadOnlyList<string> step) =>
+        step[0] == "env" ? step.Skip(1).First(a => !a.Contains('=')) : step[0];
+
+    /// <summary>Where Debian's Go packages are (golang-google-grpc-dev and the like): the second GOPATH entry.</summary>
+    public const string DebianGoPath = "/usr/share/gocode";
+
+    /// <summary>
+    /// Go builds offline in GOPATH mode (there is no module proxy here): GOPATH is the folder's
+    /// build/_gopath, where its go:generate lines put generated packages, then Debian's packages.
+    /// GOPATH must be absolute. GOFLAGS is cleared so a user's -mod=... cannot break GOPATH mode.
+    /// The "_" keeps ./... out of build/_gopath (the go tool skips folders starting with "_").
+    /// </summary>
+    private static string[] GoEnvironment(string folder) =>
+        ["env", "GO111MODULE=off", "GOFLAGS=", $"GOPATH={Path.Combine(Path.GetFullPath(folder), "build", "_gopath")}:{DebianGoPath}"];
 
     /// <summary>
     /// Builds the folder, or returns at once (UpToDate) when its stamp matches its inputs; force

@@ -70,8 +70,8 @@ public sealed record ImplementationSpec(
 
 public static class Toolchains
 {
-    public const string Dotnet = "dotnet", Cmake = "cmake", Cargo = "cargo", Python = "python";
-    public static readonly IReadOnlyList<string> Known = [Dotnet, Cmake, Cargo, Python];
+    public const string Dotnet = "dotnet", Cmake = "cmake", Cargo = "cargo", Python = "python", Go = "go";
+    public static readonly IReadOnlyList<string> Known = [Dotnet, Cmake, Cargo, Python, Go];
 }
 
 public static class Transports

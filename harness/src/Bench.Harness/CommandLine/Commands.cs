@@ -15,10 +15,17 @@ public static class Commands
     public static async Task<int> RunAsync(string root, ArgReader a, CancellationToken cancel)
     {
         var (options, settings, build, results) = SuiteArguments(a, root, repeats: 5);
+        var hostsPath = a.Text("--hosts");
         a.EnsureEmpty();
         var plan = Plan(root, options);
         if (!PlanIsRunnable(plan, settings, build)) return 2;
-        return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);
+        if (hostsPath is null) return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);
+        // Every host verified, everything built here and shipped there, before anything is timed.
+        var implementations = plan.SelectMany(p => p.Experiment.Implementations).Distinct().ToList();
+        var hosts = await Remote.MultiHost.PrepareAsync(root, Remote.HostsFile.Load(hostsPath), implementations,
+            plan.Max(p => p.Experiment.Connections), cancel);
+        if (hosts is null) return 2;
+        return await SuiteRunner.RunAsync(root, plan, settings, results, build: false, cancel, hosts);
     }
 
     /// <summary>
@@ -71,6 +78,7 @@ public static class Commands
             Sweep = a.Flag("--sweep"),
             Matrix = a.Flag("--matrix"),
             ReferenceClient = a.Text("--reference-client") ?? defaults.ReferenceClient,
+            GrpcClient = a.Text("--grpc-client") ?? defaults.GrpcClient,
             // --no-NAME: every independent tool can be left out by name.
             LoadTools = defaults.LoadTools.Where(t => !a.Flag($"--no-{t.Name}")).ToList(),
         };
@@ -83,7 +91,9 @@ public static class Commands
             ClientTimeout: a.Number("--timeout", 0.1, 3600) is { } t ? TimeSpan.FromSeconds(t) : null,
             KeepSamples: a.Flag("--keep-samples"),
             SteadyWarmupCap: TimeSpan.FromSeconds(a.Number("--warmup-cap", 0, 3600) ?? (quick ? 3 : 60)),
-            ClientWarmupS: a.Number("--client-warmup", 0, 3600) ?? (quick ? 0.5 : 1));
+            ClientWarmupS: a.Number("--client-warmup", 0, 3600) ?? (quick ? 0.5 : 1),
+            CountSyscalls: a.Flag("--syscalls"));
+        if (settings.CountSyscalls && Machine.SyscallCounter.WhyUnavailable() is { } noCount) throw new UsageException($"--syscalls: {noCount}");
         var build = !a.Flag("--no-build");
         var results = Path.GetFullPath(a.Text("--results") ?? Path.Combine(root, "results"));
         foreach (var w in options.Workloads ?? [])
@@ -273,6 +283,28 @@ public static class Commands
         var tool = IndependentLoadTools.Find(name)
             ?? throw new UsageException($"no load tool '{name}' (known: {string.Join(", ", IndependentLoadTools.All.Select(t => t.Name))})");
         return await tool.RunAdapterAsync(contractArguments, cancel);
+    }
+
+    /// <summary>
+    /// `hosts FILE`: the verify step of a multi-host run on its own: every host reached, its tools
+    /// and limits checked against the implementations (--only, default csharp) and --connections
+    /// (default 10000), built here and shipped there, its facts printed. Exit 1 naming each host
+    /// that fails and why.
+    /// </summary>
+    public static async Task<int> HostsAsync(string root, ArgReader a, CancellationToken cancel)
+    {
+        var path = a.Text("--hosts") ?? a.Positional() ?? throw new UsageException("hosts needs a hosts FILE (docs/hosts.md)");
+        var only = a.List("--only") ?? ["csharp"];
+        var connections = a.Int("--connections", 1, 10_000_000) ?? 10_000;
+        a.EnsureEmpty();
+        var hosts = Remote.HostsFile.Load(path);
+        var impls = ImplementationCatalog.Discover(root).Select(only);
+        var prepared = await Remote.MultiHost.PrepareAsync(root, hosts, impls, connections, cancel);
+        if (prepared is null) return 1;
+        foreach (var f in prepared.Facts)
+            Console.WriteLine($"{f.Host,-12} {f.Role,-6} {f.Address,-15} cpus {f.Cpus,-5} Linux {f.Kernel}, {f.CpuCount} x {f.CpuModel}, " +
+                              $"ulimit -n {f.FdSoft}/{f.FdHard}, somaxconn {f.SoMaxConn}, ports {f.PortRange}, clock {f.ClockOffsetMs:+0.000;-0.000} ms (rtt {f.RttMs:F1} ms)");
+        return 0;
     }
 
     /// <summary>`report PATH`: redraws a result set from its runs.csv or its results.json.</summary>

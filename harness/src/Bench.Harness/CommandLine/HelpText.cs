@@ -22,6 +22,10 @@ public static class HelpText
         commands:
           run (default)            build, run the suite, report
           list                     one implementation a line: name, language, design
+          hosts FILE [--only N,..] [--connections N]
+                                   check the hosts of a hosts file (docs/hosts.md) and ship to them
+          testbed up [--hosts N] [--rate RATE] | testbed down
+                                   hosts in network namespaces on this machine, as root (scripts/testbed.sh)
           build [--only N,..] [--force]
                                    build implementations without running them; a folder whose
                                    sources did not change is skipped unless --force (after a
@@ -91,11 +95,13 @@ public static class HelpText
                                    on its own connections, unrecorded, then opens its timed window
                                    (bursts: an unrecorded tenth first; default 1, --quick 0.5; 0: off)
           --duration S             seconds per persistent run (default 5)
+          --hosts FILE             the server on one host, the load from the others, over ssh (docs/hosts.md)
           --rate R                 open-loop rate for persistent runs (default: half the measured
                                    closed-loop peak; 0 turns open loop off)
           --sweep                  connections 100, 1000, 10000 and payloads 64 B-64 KiB
           --matrix                 every client against every server (burst) and a heatmap
           --reference-client NAME  the one client run against every server (default cpp-epoll)
+          --grpc-client NAME       the gRPC client that loads every gRPC server without its own (default csharp-grpc)
           --calls N                the same as --in-flight
         {{ToolOptions}}
           --server-cpus LIST       taskset CPU list for servers (default 0)
@@ -103,6 +109,7 @@ public static class HelpText
           --timeout S              per-connection timeout handed to clients (default 30)
           --no-build               use what is already built
           --keep-samples           keep the raw latency sample files
+          --syscalls               count the server's system calls over each timed window (perf stat; root; costs a little rate)
           --results DIR            where result sets go (default results/)
         """;
 }

@@ -100,6 +100,29 @@ public static class ProcFs
         return new Footprint(rss, fds, threads);
     }
 
+    /// <summary>
+    /// Context switches of a process tree so far, voluntary (it blocked: a wait for I/O or a lock)
+    /// and involuntary (preempted), summed over every live thread: /proc/PID/status counts its
+    /// leader alone. Null once the process is gone.
+    /// </summary>
+    public static long? ContextSwitches(int pid)
+    {
+        if (Stat(pid) is null) return null;
+        long switches = 0;
+        foreach (var p in new[] { pid }.Concat(Descendants(pid)))
+        {
+            try
+            {
+                foreach (var task in Directory.EnumerateDirectories($"/proc/{p}/task"))
+                    foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                        if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal) || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                            switches += long.Parse(line[(line.IndexOf(':') + 1)..].Trim(), CultureInfo.InvariantCulture);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a thread or process exited as we read it
+        }
+        return switches;
+    }
+
     /// <summary>What /proc/PID/stat says of a process: its state, parent, group, session and start time (in clock ticks since boot).</summary>
     public readonly record struct ProcEntry(char State, int Parent, int Group, int Session, long StartTime);
 
@@ -141,10 +164,13 @@ public static class ProcFs
     }
 
     /// <summary>Busy and total jiffies per CPU from /proc/stat, to tell which core was saturated.</summary>
-    public static IReadOnlyDictionary<int, (long Busy, long Total)> CpuTimes()
+    public static IReadOnlyDictionary<int, (long Busy, long Total)> CpuTimes() => ParseCpuTimes(File.ReadLines("/proc/stat"));
+
+    /// <summary>The same from the lines of a /proc/stat read elsewhere (another host's).</summary>
+    public static IReadOnlyDictionary<int, (long Busy, long Total)> ParseCpuTimes(IEnumerable<string> lines)
     {
         var result = new Dictionary<int, (long, long)>();
-        foreach (var line in File.ReadLines("/proc/stat"))
+        foreach (var line in lines)
         {
             if (!line.StartsWith("cpu", StringComparison.Ordinal) || !char.IsAsciiDigit(line[3])) continue;
             var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);

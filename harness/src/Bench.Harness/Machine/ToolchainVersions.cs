@@ -15,6 +15,7 @@ public static class ToolchainVersions
         ("rustc", ["rustc", "--version"]),
         ("cargo", ["cargo", "--version"]),
         ("python3", ["python3", "--version"]),
+        ("go", ["go", "version"]),
         ("dpdk-testpmd", ["dpkg-query", "-W", "-f=${Version}", "dpdk"]),
         .. LoadTools.IndependentLoadTools.All.Select(t => (t.Name, t.VersionCommand)),
     ];

@@ -13,7 +13,7 @@ namespace Bench.Harness.Processes;
 /// the harness starts goes through here, so none is left behind, not even when the harness is
 /// killed with SIGKILL.
 /// </summary>
-public sealed partial class ManagedProcess : IAsyncDisposable
+public sealed partial class ManagedProcess : IChildProcess
 {
     private const int TailLines = 20;
     private readonly CancellationTokenSource _kill = new();
@@ -34,7 +34,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     public Task<int> Exited => _exit;
 
     private ManagedProcess(string name, IReadOnlyList<string> command, string workingDirectory, string? cpus,
-        IReadOnlyDictionary<string, string?>? environment, Action<string>? onStdout, Action<string>? onStderr)
+        IReadOnlyDictionary<string, string?>? environment, Action<string>? onStdout, Action<string>? onStderr, PipeSource? stdin)
     {
         Name = name;
         Cpus = cpus ?? "";
@@ -45,7 +45,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         var cli = Cli.Wrap(argv.First()).WithArguments(argv.Skip(1))
             .WithWorkingDirectory(workingDirectory)
             .WithEnvironmentVariables(environment ?? new Dictionary<string, string?>())
-            .WithStandardInputPipe(PipeSource.Null)
+            .WithStandardInputPipe(stdin ?? PipeSource.Null)
             .WithStandardOutputPipe(PipeTarget.ToDelegate(OnStdout))
             .WithStandardErrorPipe(PipeTarget.ToDelegate(OnStderr))
             .WithValidation(CommandResultValidation.None);
@@ -57,14 +57,16 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     /// <summary>
     /// Starts a process; a program that cannot be found is an error that says so. onStdout and
     /// onStderr, when given, also see every line as it comes (to show a program's output live).
+    /// stdin, when given, feeds the program's input (by default it reads end of input at once).
     /// </summary>
     public static ManagedProcess Start(string name, IReadOnlyList<string> command, string workingDirectory, string? cpus = null,
-        IReadOnlyDictionary<string, string?>? environment = null, Action<string>? onStdout = null, Action<string>? onStderr = null)
+        IReadOnlyDictionary<string, string?>? environment = null, Action<string>? onStdout = null, Action<string>? onStderr = null,
+        PipeSource? stdin = null)
     {
         // setsid would report a missing program only as an exit status; say so up front, as before.
         if (Programs.WhyNotRunnable(command[0], workingDirectory, environment?.GetValueOrDefault("PATH")) is { } why)
             throw new ProcessStartException($"{name}: cannot start '{command[0]}': {why} (was it built?)");
-        try { return new ManagedProcess(name, command, workingDirectory, cpus, environment, onStdout, onStderr); }
+        try { return new ManagedProcess(name, command, workingDirectory, cpus, environment, onStdout, onStderr, stdin); }
         catch (Exception e) when (e is System.ComponentModel.Win32Exception or CommandExecutionException or InvalidOperationException)
         {
             throw new ProcessStartException($"{name}: cannot start '{command[0]}': {e.Message} (was it built?)");
@@ -158,6 +160,12 @@ public sealed partial class ManagedProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGINT for the program alone: for a tool that reports what it has when interrupted (perf stat).</summary>
+    public void Interrupt()
+    {
+        if (!_exit.IsCompleted && ProcFs.Stat(Pid)?.StartTime == _group.LeaderStart) _ = kill(Pid, SigInt);
+    }
+
     /// <summary>
     /// Kills the process and everything it started: SIGKILL for its whole group (and whatever
     /// else descends from it), then CliWrap's own tree kill as a backstop, which also ends the
@@ -200,6 +208,7 @@ public sealed partial class ManagedProcess : IAsyncDisposable
     }
 
     private volatile bool _killRequested;
+    private const int SigInt = 2;
     private const int SigTerm = 15;
     private const int SigCont = 18;
     private const int SigStop = 19;
@@ -211,6 +220,6 @@ public sealed partial class ManagedProcess : IAsyncDisposable
 
 public sealed class ProcessStartException(string message) : Exception(message);
 
-public sealed class ProcessExitedException(ManagedProcess process)
+public sealed class ProcessExitedException(IChildProcess process)
     : Exception($"{process.Name} exited{(process.ExitCode is { } code ? $" with status {code}" : "")}" +
                 $"{(process.StderrTail.Length > 0 ? $"; it said: {process.StderrTail}" : "")}");

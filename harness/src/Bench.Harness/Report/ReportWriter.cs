@@ -67,6 +67,12 @@ public static class ReportWriter
         md.AppendLine();
         md.AppendLine(Intro(rows));
         md.AppendLine();
+        if (rows.FirstOrDefault(r => r.ServerHost.Length > 0) is { } multi)
+        {
+            md.AppendLine($"Multi-host: the server on {multi.ServerHost}, the load from {multi.ClientHosts.Split(' ').Length} client hosts " +
+                          $"({multi.ClientHosts}), over {multi.Link}; latency percentiles come from every client's samples merged.");
+            md.AppendLine();
+        }
 
         foreach (var (section, ordered) in Sections(stats))
         {
@@ -84,6 +90,9 @@ public static class ReportWriter
         }
 
         foreach (var line in LoadToolRatios(stats)) md.AppendLine(line);
+        foreach (var w in Workload.All)
+            foreach (var line in w.Tables(stats.Where(s => s.Workload == w).ToList())) md.AppendLine(line);
+        foreach (var line in ServerTime(stats)) md.AppendLine(line);
 
         var fairness = stats.Where(s => !s.Workload.OneConnectionPerRequest && s.Good.Any(r => r.ConnMaxReq is not null)).ToList();
         if (fairness.Count > 0)
@@ -150,6 +159,34 @@ public static class ReportWriter
         foreach (var (tool, own) in pairs)
             yield return string.Create(CultureInfo.InvariantCulture,
                 $"| {tool.Server} | {tool.Workload.Name} | {tool.Generator} | {Med(own, Figures.ReqPerS)} | {tool.Median(Figures.ReqPerS)} | {(own is null ? "-" : $"{own.ReqPerS!.Median / tool.ReqPerS!.Median:F2}x")} | {Med(own, Figures.ClientCpuPerRequest)} | {tool.Median(Figures.ClientCpuPerRequest)} | {Med(own, Figures.ServerCpuPerRequest)} / {tool.Median(Figures.ServerCpuPerRequest)} |");
+        yield return "";
+    }
+
+    /// <summary>
+    /// Where each server's CPU goes per request, closed-loop runs only: its own code against the
+    /// kernel's, and how often it entered the kernel (system calls, with --syscalls) and gave up
+    /// its core (context switches). Two servers with the same kernel time but different user time
+    /// differ in their language and runtime; different system calls per request, in their design.
+    /// </summary>
+    private static IEnumerable<string> ServerTime(IReadOnlyList<ExperimentStats> stats)
+    {
+        var rows = stats.Where(s => s.Rate == 0 && s.Of(Figures.ServerCpuPerRequest) is not null)
+            .OrderBy(s => s.Workload.Order).ThenBy(s => s.Connections).ThenBy(s => s.Payload).ThenBy(s => s.Generator).ThenBy(s => s.Server).ToList();
+        if (rows.Count == 0) yield break;
+        Figure[] figures = [Figures.ReqPerS, Figures.ServerCpuPerRequest, Figures.ServerUserPerRequest, Figures.ServerKernelPerRequest,
+            Figures.SyscallsPerRequest, Figures.SwitchesPerRequest];
+        var counted = rows.Any(s => s.Of(Figures.SyscallsPerRequest) is not null);
+        yield return "## Where the server's time goes (closed loop, per request)";
+        yield return "";
+        yield return counted ? "System calls were counted (--syscalls): perf's tracepoint adds a little to every system call, so these runs' rates are a little lower than uncounted ones."
+            : "System calls were not counted in this run (`--syscalls` counts them, at a small cost to the rate).";
+        yield return "";
+        yield return "| server | client | workload | load | payload | " + string.Join(" | ", figures.Select(f => f.Heading)) + " |";
+        yield return "|---|---|---|---|---|" + string.Concat(figures.Select(_ => "---|"));
+        foreach (var s in rows)
+            yield return $"| {s.Server} | {s.Generator} | {s.Workload.Name} | {s.Load} | {ChartCanvas.Bytes(s.Payload)} | " + string.Join(" | ", figures.Select(s.Median)) + " |";
+        yield return "";
+        yield return "<sub>" + string.Join("; ", figures.Skip(1).Select(f => $"**{f.Heading}**: {f.Legend}")) + "; medians of the good repeats.</sub>";
         yield return "";
     }
 

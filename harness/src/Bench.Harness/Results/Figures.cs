@@ -33,6 +33,14 @@ public static class Figures
     public static readonly Figure P999 = new("lat_p999_us", "p99.9", "us", "F0", false, "99.9th percentile latency", r => r.LatP999Us);
     public static readonly Figure ServerCpuPerRequest = new("server_cpu_us_per_req", "server CPU", "us/req", "F1", false,
         "server CPU time (user + kernel) per verified request: its service demand", r => r.ServerCpuUsPerReq);
+    public static readonly Figure ServerUserPerRequest = new("server_user_us_per_req", "server user", "us/req", "F1", false,
+        "the server's CPU time in its own code and runtime (user mode) per verified request", r => PerRequest(r.ServerUserMs * 1000, r, cpu: true));
+    public static readonly Figure ServerKernelPerRequest = new("server_sys_us_per_req", "server kernel", "us/req", "F1", false,
+        "the server's CPU time in the kernel (system calls, the TCP stack) per verified request", r => PerRequest(r.ServerSysMs * 1000, r, cpu: true));
+    public static readonly Figure SyscallsPerRequest = new("server_syscalls_per_req", "syscalls", "per req", "F2", false,
+        "the server's system calls per verified request over the timed window (perf stat, --syscalls)", r => PerRequest(r.ServerSyscalls, r));
+    public static readonly Figure SwitchesPerRequest = new("server_ctx_switches_per_req", "switches", "per req", "F3", false,
+        "the server's context switches (it blocked, or was preempted) per verified request", r => PerRequest(r.ServerContextSwitches, r));
     public static readonly Figure ClientCpuPerRequest = new("client_cpu_us_per_req", "client CPU", "us/req", "F1", false,
         "the load generator's CPU time per verified request", r => r.ClientCpuUsPerReq);
     public static readonly Figure ServerRss = new("server_peak_rss_kb", "server RSS", "MiB", "F0", false,
@@ -40,8 +48,16 @@ public static class Figures
     public static readonly Figure WarmupS = new("warmup_s", "warm-up", "s", "F1", false,
         "seconds of unrecorded load before the measured repeats", r => r.WarmupS);
 
+    /// <summary>
+    /// A server count per verified request of the row. CPU times come in 10 ms ticks, so, as for
+    /// the CPU per request columns, a row with under 100 ms of server CPU gives none.
+    /// </summary>
+    private static double? PerRequest(double? total, RunRecord r, bool cpu = false) =>
+        total is null || r.Ok <= 0 || (cpu && (r.ServerUserMs + r.ServerSysMs ?? 0) < 100) ? null : total / r.Ok;
+
     /// <summary>Every figure, in the order a report lists them.</summary>
-    public static readonly IReadOnlyList<Figure> All = [WallMs, ConnPerS, ReqPerS, P50, P90, P99, P999, ServerCpuPerRequest, ClientCpuPerRequest, ServerRss, WarmupS];
+    public static readonly IReadOnlyList<Figure> All = [WallMs, ConnPerS, ReqPerS, P50, P90, P99, P999, ServerCpuPerRequest, ServerUserPerRequest, ServerKernelPerRequest,
+        SyscallsPerRequest, SwitchesPerRequest, ClientCpuPerRequest, ServerRss, WarmupS];
 
     /// <summary>The percentiles a latency chart draws, in order.</summary>
     public static readonly IReadOnlyList<Figure> Percentiles = [P50, P90, P99, P999];

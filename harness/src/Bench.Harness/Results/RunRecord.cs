@@ -59,6 +59,18 @@ public sealed class RunRecord
     [Name(InFlightColumn)] public int? InFlight { get; set; }
     /// <summary>What the CPU, core-busy and bound figures cover: <see cref="CpuWindows"/>.</summary>
     [Name("cpu_window")] public string CpuWindow { get; set; } = "";
+    /// <summary>The server's context switches (voluntary and involuntary, every thread) over the same window as its CPU time.</summary>
+    [Name("server_ctx_switches")] public long? ServerContextSwitches { get; set; }
+    /// <summary>The server's system calls over the client's timed window; only with --syscalls (perf stat), empty otherwise.</summary>
+    [Name("server_syscalls")] public long? ServerSyscalls { get; set; }
+    /// <summary>Multi-host runs (a hosts file): the server's host; empty on one machine.</summary>
+    [Name("server_host")] public string ServerHost { get; set; } = "";
+    /// <summary>Multi-host runs: each client host with its share of the connections, `host:connections` separated by spaces.</summary>
+    [Name("client_hosts")] public string ClientHosts { get; set; } = "";
+    /// <summary>Multi-host runs: the hosts file's words on the link between the hosts.</summary>
+    [Name("link")] public string Link { get; set; } = "";
+    /// <summary>Multi-host runs: per host, over the timed window, its program's CPU and peak memory, its cores' busy share and its TCP counters.</summary>
+    [Name("host_usage")] public string HostUsage { get; set; } = "";
 
     public const string InFlightColumn = "in_flight";
 

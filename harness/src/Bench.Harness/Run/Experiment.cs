@@ -45,7 +45,8 @@ public sealed record RunSettings(
     bool KeepSamples = false,
     TimeSpan? DeadlineSlack = null,
     TimeSpan? SteadyWarmupCap = null,
-    double ClientWarmupS = 0)
+    double ClientWarmupS = 0,
+    bool CountSyscalls = false)
 {
     /// <summary>The longest a steady-state warm-up may take; zero turns it off (fixed warm-up passes only).</summary>
     public TimeSpan WarmupCap => SteadyWarmupCap ?? TimeSpan.FromSeconds(60);

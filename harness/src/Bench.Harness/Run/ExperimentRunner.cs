@@ -15,7 +15,7 @@ namespace Bench.Harness.Run;
 /// there is one way to run them all.
 /// </summary>
 /// <param name="label">Put before each progress line (e.g. "A: " for one side of an A/B run).</param>
-public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, string runId, string scratch, Progress progress, string label = "")
+public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, string runId, string scratch, Progress progress, string label = "") : IExperimentRunner
 {
     /// <summary>Runs and records every repeat; returns the rows written.</summary>
     public async Task<IReadOnlyList<RunRecord>> RunAsync(Experiment e, CancellationToken cancel)
@@ -174,13 +174,22 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
 
         row.TimeWaitBefore = TcpCounters.CountTimeWait();
         var countersBefore = TcpCounters.Read();
+        await using var syscalls = settings.CountSyscalls ? await SyscallCounter.AttachAsync(server.Pid, scratch) : null;
         var before = UsageSnapshot.Read(server.Pid);
         UsageSnapshot? windowStart = null, windowEnd = null;
         void OnLine(string line)
         {
             // Read the instant the line arrives: the edges of the window as the client drew them.
-            if (MeasuringLine.Matches(line)) windowStart ??= UsageSnapshot.Read(server.Pid);
-            else if (ResultLine.Matches(line)) windowEnd ??= UsageSnapshot.Read(server.Pid);
+            if (MeasuringLine.Matches(line) && windowStart is null)
+            {
+                windowStart = UsageSnapshot.Read(server.Pid);
+                syscalls?.Enable();
+            }
+            else if (ResultLine.Matches(line) && windowEnd is null)
+            {
+                syscalls?.Disable();
+                windowEnd = UsageSnapshot.Read(server.Pid);
+            }
         }
 
         // GNU time waits for the client and reports its rusage (children included): exact even
@@ -229,6 +238,9 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             row.ServerUserMs = serverTo.UserMs - serverFrom.UserMs;
             row.ServerSysMs = serverTo.SystemMs - serverFrom.SystemMs;
             row.ServerPeakRssKb = (after.Server ?? serverTo).PeakRssKb;
+            row.ServerContextSwitches = to.Switches - from.Switches;
+            // Counted over the timed window only: without one, perf was never switched on.
+            if (syscalls is not null && timed) row.ServerSyscalls = await syscalls.StopAsync();
         }
         if (clientUsage is { } c) (row.ClientUserMs, row.ClientSysMs, row.ClientPeakRssKb) = (c.UserMs, c.SystemMs, c.PeakRssKb);
         if (timed) (row.ClientUserMs, row.ClientSysMs) = (result!.WindowUsage!.Value.UserMs, result.WindowUsage.Value.SystemMs);
@@ -240,12 +252,15 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     }
 
     /// <summary>The server's CPU time and every core's busy time at one instant.</summary>
-    private sealed record UsageSnapshot(ProcessUsage? Server, IReadOnlyDictionary<int, (long Busy, long Total)> Cpus)
+    private sealed record UsageSnapshot(ProcessUsage? Server, long? Switches, IReadOnlyDictionary<int, (long Busy, long Total)> Cpus)
     {
-        public static UsageSnapshot Read(int serverPid) => new(ProcFs.ReadTree(serverPid), ProcFs.CpuTimes());
+        public static UsageSnapshot Read(int serverPid) => new(ProcFs.ReadTree(serverPid), ProcFs.ContextSwitches(serverPid), ProcFs.CpuTimes());
     }
 
-    private RunRecord NewRow(Experiment e, int repeat) => new()
+    private RunRecord NewRow(Experiment e, int repeat) => NewRow(e, runId, repeat, settings.ServerCpus, settings.ClientCpus);
+
+    /// <summary>A row of this experiment before anything is measured: what defines it, where it runs.</summary>
+    internal static RunRecord NewRow(Experiment e, string runId, int repeat, string serverCpus, string clientCpus) => new()
     {
         RunId = runId,
         Timestamp = DateTimeOffset.UtcNow,
@@ -259,8 +274,8 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
         Rate = e.Rate,
         DurationS = e.Workload.IsTimed ? e.DurationS : 0,
         Repeat = repeat,
-        ServerCpus = settings.ServerCpus,
-        ClientCpus = settings.ClientCpus,
+        ServerCpus = serverCpus,
+        ClientCpus = clientCpus,
         LoadTool = e.Load.Program,
     };
 

@@ -31,8 +31,8 @@ public static class PlanValidator
         var implementations = experiments.SelectMany(e => e.Implementations).Distinct().ToList();
         if (build)
             foreach (var (folder, spec) in implementations.Select(i => (i.Folder, i.Build)).Distinct())
-                foreach (var step in Builder.StepsFor(spec, folder).Where(s => !Programs.Exists(s[0])))
-                    problems.Add($"'{step[0]}' is not installed: the {spec.Toolchain} builds need it (scripts/setup.sh installs it)");
+                foreach (var program in Builder.StepsFor(spec, folder).Select(Builder.ProgramOf).Distinct().Where(p => !Programs.Exists(p)))
+                    problems.Add($"'{program}' is not installed: the {spec.Toolchain} builds need it (scripts/setup.sh installs it)");
         foreach (var command in experiments.SelectMany(e => new[] { e.Server.ServerCommand, e.Load.Command }).OfType<IReadOnlyList<string>>().Distinct())
             // Built programs appear with the build; interpreters and tools must be there already.
             if ((!build || !command[0].Contains('/')) && !Programs.Exists(command[0]))

@@ -22,6 +22,8 @@ public sealed record SuiteOptions
     public bool Sweep { get; init; }
     public bool Matrix { get; init; }
     public string ReferenceClient { get; init; } = "cpp-epoll";
+    /// <summary>The gRPC load client every gRPC server without a client of its own is loaded by (the lean C# one).</summary>
+    public string GrpcClient { get; init; } = "csharp-grpc";
     /// <summary>Independent load generators that also load the workloads they drive (every one installed, unless turned off).</summary>
     public IReadOnlyList<IIndependentLoadTool> LoadTools { get; init; } = IndependentLoadTools.All.Where(t => t.IsInstalled).ToList();
 
@@ -59,7 +61,8 @@ public sealed record PlannedExperiment(Experiment Experiment, Experiment? RateFr
 }
 
 /// <summary>What a workload plans from: the chosen implementations and the options.</summary>
-public sealed record SuitePlanContext(IReadOnlyList<Implementation> Chosen, SuiteOptions Options)
+/// <summary>What a workload plans from: the implementations chosen, the options, and the whole catalog (for a load client not chosen itself).</summary>
+public sealed record SuitePlanContext(IReadOnlyList<Implementation> Chosen, SuiteOptions Options, ImplementationCatalog Catalog)
 {
     public IReadOnlyList<IIndependentLoadTool> Tools => Options.LoadTools;
 
@@ -75,7 +78,7 @@ public static class SuitePlan
     public static IReadOnlyList<PlannedExperiment> Build(ImplementationCatalog catalog, SuiteOptions o)
     {
         var chosen = o.Only is { } only ? catalog.Select(only) : catalog.All.Where(i => i.InDefaultSuite).ToList();
-        var context = new SuitePlanContext(chosen, o);
+        var context = new SuitePlanContext(chosen, o, catalog);
         if (o.Matrix) return Workload.All.SelectMany(w => w.PlanMatrix(context)).ToList();
         return Workload.All.Where(o.Wants).SelectMany(w => w.Plan(context)).ToList();
     }

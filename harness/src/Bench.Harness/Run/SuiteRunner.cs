@@ -11,7 +11,7 @@ namespace Bench.Harness.Run;
 public static partial class SuiteRunner
 {
     public static async Task<int> RunAsync(string repoRoot, IReadOnlyList<PlannedExperiment> plan, RunSettings settings,
-        string resultsRoot, bool build, CancellationToken cancel)
+        string resultsRoot, bool build, CancellationToken cancel, Remote.MultiHost? hosts = null)
     {
         var (runId, dir) = NewResultSet(resultsRoot);
         var csv = new ResultsCsv(Path.Combine(dir, "runs.csv"));
@@ -27,7 +27,11 @@ public static partial class SuiteRunner
         try
         {
             var broken = build ? await BuildStage.BuildAsync(repoRoot, implementations, progress, dir, cancel) : new Dictionary<string, string>();
-            var runner = new ExperimentRunner(settings, csv, runId, scratch, progress);
+            IExperimentRunner runner = hosts is null ? new ExperimentRunner(settings, csv, runId, scratch, progress)
+                : new Remote.MultiHostRunner(hosts, settings, csv, runId, progress);
+            if (hosts is not null)
+                await File.WriteAllTextAsync(Path.Combine(dir, "hosts.json"), JsonSerializer.Serialize(new { file = hosts.Hosts.Path, link = hosts.Hosts.Link, hosts = hosts.Facts },
+                    new JsonSerializerOptions { WriteIndented = true }), cancel);
             foreach (var planned in plan)
             {
                 cancel.ThrowIfCancellationRequested();
@@ -53,6 +57,7 @@ public static partial class SuiteRunner
         finally
         {
             Directory.Delete(scratch, recursive: true);
+            if (hosts is not null) await hosts.CloseAsync();
         }
 
         if (File.Exists(csv.Path)) ReportWriter.Write(dir, await ResultSet.OfSuiteAsync(csv.Path, settings, repoRoot, implementations));

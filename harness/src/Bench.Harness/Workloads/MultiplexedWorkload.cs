@@ -29,11 +29,13 @@ public abstract class MultiplexedWorkload : Workload
         var inFlight = p.Options.InFlight;
         // Never more connections than calls: the extra ones would carry nothing.
         var counts = p.ConnectionsFor(this).Select(c => Math.Min(c, inFlight)).Distinct().ToList();
-        foreach (var impl in p.Chosen.Where(i => i.HasServer && i.HasClient && i.Workloads.Contains(this)))
-            foreach (var transport in TransportsOf(impl, p.Options))
-                foreach (var payload in Payloads(p.Options))
-                    foreach (var c in counts)
-                        yield return new(p.Experiment(impl, LoadGenerator.ClientOf(impl), transport, this, c, inFlight, payload));
+        // Each server with its own client, or else with the family's shared client (one load client for every gRPC server).
+        foreach (var impl in p.Chosen.Where(i => i.HasServer && i.Workloads.Contains(this)))
+            if ((impl.HasClient ? impl : SharedClient(p)) is { } client)
+                foreach (var transport in TransportsOf(impl, p.Options).Where(client.Transports.Contains))
+                    foreach (var payload in Payloads(p.Options))
+                        foreach (var c in counts)
+                            yield return new(p.Experiment(impl, LoadGenerator.ClientOf(client), transport, this, c, inFlight, payload));
 
         // The same cells under a load generator that is not ours; server-only entries get their figure this way.
         foreach (var tool in p.Tools.Where(t => t.Drives(this)))
@@ -43,6 +45,9 @@ public abstract class MultiplexedWorkload : Workload
                         foreach (var c in counts)
                             yield return new(p.Experiment(impl, LoadGenerator.ToolOf(tool), transport, this, c, inFlight, payload));
     }
+
+    /// <summary>The client that loads this family's servers that have none of their own; null: such servers get only the independent tools' rows.</summary>
+    protected virtual Implementation? SharedClient(SuitePlanContext p) => null;
 
     /// <summary>The transports an implementation runs this workload over in a suite: each it speaks (no vsock route here), the first only in --quick.</summary>
     private IEnumerable<string> TransportsOf(Implementation impl, SuiteOptions o)

@@ -88,6 +88,9 @@ public abstract class Workload : IChartSource
 
     public virtual IEnumerable<DrawnChart?> Draw(ChartCanvas canvas, IReadOnlyList<ExperimentStats> stats) => [];
 
+    /// <summary>Markdown tables of this workload's own for the summary, beside its section's (its experiments only); none by default.</summary>
+    public virtual IEnumerable<string> Tables(IReadOnlyList<ExperimentStats> stats) => [];
+
     /// <summary>Rows written before the in_flight column existed: a variant's connections column held its calls in flight.</summary>
     public virtual void UpgradeLegacyRow(RunRecord row)
     {
