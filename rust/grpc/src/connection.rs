@@ -179,24 +179,34 @@ pub fn is_grpc_content_type(value: &[u8]) -> bool {
         && matches!(value.get(GRPC.len()), None | Some(b'+') | Some(b';'))
 }
 
-/// One gRPC call: check the request head, route it, run the method.
+/// One gRPC call: check the request head, route it, run the method; then, if the answer
+/// went out before the request ended, read the rest of it (see `drain`).
 pub async fn call(request: Request<RecvStream>, mut respond: SendResponse<Bytes>, service: Arc<Service>) {
-    let (head, body) = request.into_parts();
+    let (head, mut body) = request.into_parts();
+    if let Some(sent) = answer(&head, &mut body, &mut respond, &service).await {
+        drain(&mut body, sent).await;
+    }
+}
+
+/// Runs the call; the stream the answer went out on, when one did.
+async fn answer(
+    head: &http::request::Parts,
+    body: &mut RecvStream,
+    respond: &mut SendResponse<Bytes>,
+    service: &Service,
+) -> Option<SendStream<Bytes>> {
     // Not gRPC at all: plain HTTP answers, as PROTOCOL-HTTP2.md asks for.
     if head.method != Method::POST {
-        let _ = respond.send_response(http_error(StatusCode::METHOD_NOT_ALLOWED), true);
-        return;
+        return respond.send_response(http_error(StatusCode::METHOD_NOT_ALLOWED), true).ok();
     }
     if !head.headers.get(CONTENT_TYPE).map_or(false, |v| is_grpc_content_type(v.as_bytes())) {
-        let _ = respond.send_response(http_error(StatusCode::UNSUPPORTED_MEDIA_TYPE), true);
-        return;
+        return respond.send_response(http_error(StatusCode::UNSUPPORTED_MEDIA_TYPE), true).ok();
     }
     let route = match route(head.uri.path()) {
         Some(route) => route,
         None => {
             let message = format!("unknown method {}", head.uri.path());
-            let _ = respond.send_response(status::trailers_only(&Status::unimplemented(message)), true);
-            return;
+            return respond.send_response(status::trailers_only(&Status::unimplemented(message)), true).ok();
         }
     };
     if let Some(encoding) = head.headers.get(&GRPC_ENCODING) {
@@ -205,16 +215,49 @@ pub async fn call(request: Request<RecvStream>, mut respond: SendResponse<Bytes>
                 "grpc-encoding {} is not supported; this server accepts identity only",
                 String::from_utf8_lossy(encoding.as_bytes())
             );
-            let _ = respond.send_response(status::trailers_only(&Status::unimplemented(message)), true);
-            return;
+            return respond.send_response(status::trailers_only(&Status::unimplemented(message)), true).ok();
         }
     }
     match route {
-        Route::EchoStream => echo_stream(body, respond, &service).await,
-        route => unary(route, body, respond, &service).await,
+        Route::EchoStream => echo_stream(body, respond, service).await,
+        route => unary(route, body, respond, service).await,
     }
-    // Dropping the handles here: if the request side is still open (we answered early, say
-    // RESOURCE_EXHAUSTED), h2 queues RST_STREAM after the reply so the peer stops sending.
+}
+
+/// How much of a request body that goes on after its call was answered is read and thrown
+/// away, and for how long, before the stream is reset.
+const DRAIN_BYTES: usize = 64 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// After an early answer (RESOURCE_EXHAUSTED at a message's prefix, UNIMPLEMENTED, ...) the
+/// peer may still be sending its request. RFC 9113 section 8.1 has the server end that with
+/// RST_STREAM(NO_ERROR) once the response is complete; h2 0.3.13 (Debian's) instead resets
+/// with CANCEL when the handles are dropped, and an explicit reset would discard the queued
+/// response. HttpClient (grpc-dotnet) reports a call whose request was CANCELled as
+/// Cancelled, even with its status already in hand. So: read the rest of the body and throw
+/// it away (releasing the window so the peer can finish) until END_STREAM, and only a
+/// request that goes on past DRAIN_BYTES or DRAIN_TIME is reset, with NO_ERROR (long after
+/// the response was written).
+async fn drain(body: &mut RecvStream, mut sent: SendStream<Bytes>) {
+    if body.is_end_stream() {
+        return;
+    }
+    let deadline = Instant::now() + DRAIN_TIME;
+    let mut left = DRAIN_BYTES;
+    loop {
+        match tokio::time::timeout_at(deadline, body.data()).await {
+            Ok(Some(Ok(data))) => {
+                let _ = body.flow_control().release_capacity(data.len());
+                if data.len() > left {
+                    break;
+                }
+                left -= data.len();
+            }
+            Ok(Some(Err(_))) | Ok(None) => return, // ended, or the peer reset it
+            Err(_) => break,
+        }
+    }
+    sent.send_reset(h2::Reason::NO_ERROR);
 }
 
 fn http_error(status: StatusCode) -> Response<()> {
@@ -223,25 +266,21 @@ fn http_error(status: StatusCode) -> Response<()> {
     response
 }
 
-async fn unary(route: Route, mut body: RecvStream, mut respond: SendResponse<Bytes>, service: &Service) {
-    let result = match read_one(&mut body, service.max_message).await {
+async fn unary(route: Route, body: &mut RecvStream, respond: &mut SendResponse<Bytes>, service: &Service) -> Option<SendStream<Bytes>> {
+    let result = match read_one(body, service.max_message).await {
         Ok(message) => service.unary(route, message, crate::unix_nanos()).map_err(End::Status),
         Err(end) => Err(end),
     };
     match result {
         Ok(reply) => {
-            let mut send = match respond.send_response(status::response_headers(), false) {
-                Ok(send) => send,
-                Err(_) => return,
-            };
+            let mut send = respond.send_response(status::response_headers(), false).ok()?;
             if send_all(&mut send, reply).await.is_ok() {
                 let _ = send.send_trailers(status::trailers(&Status::ok()));
             }
+            Some(send)
         }
-        Err(End::Status(s)) => {
-            let _ = respond.send_response(status::trailers_only(&s), true);
-        }
-        Err(End::Gone) => {}
+        Err(End::Status(s)) => respond.send_response(status::trailers_only(&s), true).ok(),
+        Err(End::Gone) => None,
     }
 }
 
@@ -279,14 +318,11 @@ async fn read_one(body: &mut RecvStream, max: usize) -> Result<Bytes, End> {
 /// Echo/Stream: one reply per request message, in order, each as soon as it is decoded.
 /// Messages that arrived together (already buffered by h2) are answered together in one
 /// DATA write.
-async fn echo_stream(mut body: RecvStream, mut respond: SendResponse<Bytes>, service: &Service) {
+async fn echo_stream(body: &mut RecvStream, respond: &mut SendResponse<Bytes>, service: &Service) -> Option<SendStream<Bytes>> {
     // The response headers go out at once rather than with the first reply: a client may
     // wait for them before it sends (grpc-go's ClientStream.Header() does), and on a
     // long-lived stream the one extra HEADERS frame costs nothing per message.
-    let mut send = match respond.send_response(status::response_headers(), false) {
-        Ok(send) => send,
-        Err(_) => return,
-    };
+    let mut send = respond.send_response(status::response_headers(), false).ok()?;
     let mut decoder = Decoder::new(service.max_message);
     let mut out = BytesMut::new();
     let mut data = body.data().await;
@@ -294,7 +330,7 @@ async fn echo_stream(mut body: RecvStream, mut respond: SendResponse<Bytes>, ser
         let chunk = match data {
             None => break Status::ok(),
             Some(Ok(chunk)) => chunk,
-            Some(Err(_)) => return, // reset by the peer: nothing more to send
+            Some(Err(_)) => return None, // reset by the peer: nothing more to send
         };
         let n = chunk.len();
         decoder.push(chunk);
@@ -307,7 +343,7 @@ async fn echo_stream(mut body: RecvStream, mut respond: SendResponse<Bytes>, ser
                         break;
                     }
                     if out.len() >= STREAM_BATCH && send_all(&mut send, out.split().freeze()).await.is_err() {
-                        return;
+                        return None;
                     }
                 }
                 Ok(None) => break,
@@ -332,7 +368,7 @@ async fn echo_stream(mut body: RecvStream, mut respond: SendResponse<Bytes>, ser
             Some(next) => next,
             None => {
                 if !out.is_empty() && send_all(&mut send, out.split().freeze()).await.is_err() {
-                    return;
+                    return None;
                 }
                 body.data().await
             }
@@ -342,9 +378,10 @@ async fn echo_stream(mut body: RecvStream, mut respond: SendResponse<Bytes>, ser
         end = Status::internal("request stream ended inside a message");
     }
     if !out.is_empty() && send_all(&mut send, out.split().freeze()).await.is_err() {
-        return;
+        return None;
     }
     let _ = send.send_trailers(status::trailers(&end));
+    Some(send)
 }
 
 /// Sends `data` on the stream only as fast as the peer's flow-control windows (stream and
