@@ -39,7 +39,7 @@ impl From<FrameError> for Status {
 
 /// Splits the request body of one call back into messages.
 ///
-/// DATA payloads go in with `push`; `next` hands out whole messages. A message that lies in
+/// DATA payloads go in with `push`; `next_message` hands out whole messages. A message that lies in
 /// one payload is a slice of it (no copy); one that spans payloads is held as the pieces that
 /// arrived and copied once, into a buffer of its exact size, when its last byte arrives. So
 /// a prefix that announces a large message allocates nothing until the data is there.
@@ -70,7 +70,7 @@ impl Decoder {
         }
     }
 
-    /// Adds the next DATA payload. Call `next` until it returns `Ok(None)` first.
+    /// Adds the next DATA payload. Call `next_message` until it returns `Ok(None)` first.
     pub fn push(&mut self, data: Bytes) {
         debug_assert!(self.current.is_empty(), "push before the last payload was read");
         self.current = data;
@@ -82,7 +82,7 @@ impl Decoder {
     }
 
     /// The next whole message, `Ok(None)` when the payloads so far hold no further one.
-    pub fn next(&mut self) -> Result<Option<Bytes>, FrameError> {
+    pub fn next_message(&mut self) -> Result<Option<Bytes>, FrameError> {
         loop {
             match self.expect {
                 None => {
@@ -212,7 +212,7 @@ mod tests {
         let mut start = 0;
         for &end in cuts.iter().chain(std::iter::once(&wire.len())) {
             d.push(Bytes::copy_from_slice(&wire[start..end]));
-            while let Some(m) = d.next()? {
+            while let Some(m) = d.next_message()? {
                 out.push(m.to_vec());
             }
             start = end;
@@ -261,7 +261,7 @@ mod tests {
         let wire = Bytes::from(framed(&[b"zero-copy"]));
         let mut d = Decoder::new(100);
         d.push(wire.clone());
-        let m = d.next().unwrap().unwrap();
+        let m = d.next_message().unwrap().unwrap();
         assert_eq!(m.as_ptr(), wire[5..].as_ptr());
     }
 
@@ -271,13 +271,13 @@ mod tests {
         for cut in 1..wire.len() {
             let mut d = Decoder::new(100);
             d.push(Bytes::copy_from_slice(&wire[..cut]));
-            assert_eq!(d.next().unwrap(), None);
+            assert_eq!(d.next_message().unwrap(), None);
             assert!(d.in_message(), "cut {cut}");
         }
         let mut d = Decoder::new(100);
         assert!(!d.in_message());
         d.push(Bytes::new());
-        assert_eq!(d.next().unwrap(), None);
+        assert_eq!(d.next_message().unwrap(), None);
         assert!(!d.in_message());
     }
 
@@ -287,11 +287,11 @@ mod tests {
         let mut d = Decoder::new(max);
         // Only the prefix of a 5 MiB message: refused without waiting for the body.
         d.push(Bytes::from_static(&[0, 0x00, 0x50, 0x00, 0x00]));
-        assert_eq!(d.next(), Err(FrameError::TooLarge { len: 5 << 20, max }));
+        assert_eq!(d.next_message(), Err(FrameError::TooLarge { len: 5 << 20, max }));
         // Exactly the limit is fine.
         let mut d = Decoder::new(max);
         d.push(Bytes::from(vec![0, 0x00, 0x40, 0x00, 0x00]));
-        assert_eq!(d.next(), Ok(None));
+        assert_eq!(d.next_message(), Ok(None));
         assert!(d.in_message());
         let status: Status = FrameError::TooLarge { len: 5 << 20, max }.into();
         assert_eq!(status.code, Code::ResourceExhausted);
@@ -301,10 +301,10 @@ mod tests {
     fn compressed_and_bad_flags_are_refused() {
         let mut d = Decoder::new(100);
         d.push(Bytes::from_static(&[1, 0, 0, 0, 1, 9]));
-        assert_eq!(d.next(), Err(FrameError::Compressed));
+        assert_eq!(d.next_message(), Err(FrameError::Compressed));
         let mut d = Decoder::new(100);
         d.push(Bytes::from_static(&[2, 0, 0, 0, 0]));
-        assert_eq!(d.next(), Err(FrameError::BadFlag(2)));
+        assert_eq!(d.next_message(), Err(FrameError::BadFlag(2)));
         let status: Status = FrameError::Compressed.into();
         assert_eq!(status.code, Code::Internal);
     }
@@ -317,7 +317,7 @@ mod tests {
         assert_eq!(u32::from_be_bytes([f[1], f[2], f[3], f[4]]) as usize, f.len() - 5);
         let mut d = Decoder::new(4 << 20);
         d.push(f);
-        let m = d.next().unwrap().unwrap();
+        let m = d.next_message().unwrap().unwrap();
         assert_eq!(EchoReply::decode(m).unwrap(), reply);
     }
 
@@ -338,8 +338,8 @@ mod tests {
         let mut d = Decoder::new(100);
         d.push(out.freeze());
         for i in 0..3u8 {
-            assert_eq!(EchoReply::decode(d.next().unwrap().unwrap()).unwrap().payload, vec![i; 3]);
+            assert_eq!(EchoReply::decode(d.next_message().unwrap().unwrap()).unwrap().payload, vec![i; 3]);
         }
-        assert_eq!(d.next().unwrap(), None);
+        assert_eq!(d.next_message().unwrap(), None);
     }
 }

@@ -108,8 +108,8 @@ mod tests {
     fn unframe(frame: Bytes) -> Bytes {
         let mut d = Decoder::new(usize::MAX);
         d.push(frame);
-        let m = d.next().unwrap().unwrap();
-        assert_eq!(d.next().unwrap(), None);
+        let m = d.next_message().unwrap().unwrap();
+        assert_eq!(d.next_message().unwrap(), None);
         m
     }
 

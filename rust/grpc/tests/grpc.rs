@@ -132,7 +132,7 @@ async fn read_response(response: h2::client::ResponseFuture) -> Outcome {
         let data = data.unwrap();
         let _ = body.flow_control().release_capacity(data.len());
         decoder.push(data);
-        while let Some(m) = decoder.next().unwrap() {
+        while let Some(m) = decoder.next_message().unwrap() {
             messages.push(m);
         }
     }
@@ -399,7 +399,7 @@ async fn stream_ping_pong_gets_each_reply_before_the_next_request() {
     for (k, size) in [1usize, 100, 65_536, 1 << 20, 0, 7].into_iter().enumerate() {
         assert!(send_flow(&mut stream, echo_frame(pattern(size, k), 0), false).await);
         let reply = loop {
-            if let Some(m) = decoder.next().unwrap() {
+            if let Some(m) = decoder.next_message().unwrap() {
                 break m;
             }
             let data = tokio::time::timeout(Duration::from_secs(10), body.data()).await.expect("reply in time").unwrap().unwrap();
