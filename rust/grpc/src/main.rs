@@ -28,8 +28,8 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let service = Arc::new(Service { keys, max_message: args.max_message });
     let threads = args.worker_threads.unwrap_or_else(rust_h2_grpc::allowed_cpus);
+    let service = Arc::new(Service { keys, max_message: args.max_message, spawn_signing: threads > 1 });
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

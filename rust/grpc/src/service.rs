@@ -37,6 +37,9 @@ pub fn route(path: &str) -> Option<Route> {
 pub struct Service {
     pub keys: SigningKeys,
     pub max_message: usize,
+    /// Run Sign calls as tasks of their own (more than one worker thread to run them on)
+    /// instead of on their connection's task.
+    pub spawn_signing: bool,
 }
 
 fn undecodable(what: &str, e: prost::DecodeError) -> Status {
@@ -102,7 +105,7 @@ mod tests {
     use crate::pb::SignatureAlgorithm;
 
     fn service() -> Service {
-        Service { keys: SigningKeys::generate().unwrap(), max_message: DEFAULT_MAX_MESSAGE }
+        Service { keys: SigningKeys::generate().unwrap(), max_message: DEFAULT_MAX_MESSAGE, spawn_signing: false }
     }
 
     fn unframe(frame: Bytes) -> Bytes {
@@ -137,7 +140,7 @@ mod tests {
 
     #[test]
     fn echo_of_a_message_at_the_limit_is_too_large_to_send() {
-        let s = Service { keys: SigningKeys::generate().unwrap(), max_message: 1000 };
+        let s = Service { keys: SigningKeys::generate().unwrap(), max_message: 1000, spawn_signing: false };
         // A request of exactly 1000 bytes without a timestamp; the reply adds one.
         let request = EchoRequest { payload: Bytes::from(vec![1u8; 997]), client_send_unix_ns: 0 };
         assert_eq!(request.encoded_len(), 1000);
