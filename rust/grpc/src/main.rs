@@ -39,8 +39,13 @@ fn main() -> ExitCode {
     };
     // The accept loop runs as a task on the workers, beside the connections it spawns: on
     // the main thread (plain block_on) every accept would wake a second thread.
-    let code = runtime.block_on(async { tokio::spawn(server::run(args, service)).await.unwrap_or(ExitCode::from(1)) });
-    // Calls still open after the drain are abandoned: the contract wants a prompt exit.
+    let code = runtime.block_on(async { tokio::spawn(server::run(args, service)).await.unwrap_or(1) });
+    // Calls still open after the drain are abandoned: the contract wants a prompt exit. And
+    // the process ends with _exit, not exit: a worker may still be inside OpenSSL (a Sign
+    // call's poll runs to its end), and exit's atexit handlers include OpenSSL's cleanup,
+    // which must not free what that worker is using. stdout was flushed with the ready line.
     runtime.shutdown_background();
-    code
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    // SAFETY: _exit ends the process; nothing after it runs.
+    unsafe { libc::_exit(code) }
 }
