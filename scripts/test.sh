@@ -2,7 +2,7 @@
 # Runs every test suite in the repository and prints one closing line for the whole:
 # 'N passed, N failed'. The suites: every C# test project (each ends in .Tests.csproj; the
 # harness's tests build every implementation from source first, as a fresh machine would), the
-# Rust unit tests (cargo test), the Python unittest suites (python/, python/grpc/) and the Go
+# Rust tests (cargo test in rust/ and rust/grpc/), the Python unittest suites (python/, python/grpc/) and the Go
 # tests (go/grpc/). Arguments go to
 # each 'dotnet test'. A suite that fails to build or run counts as one failed.
 set -uo pipefail
@@ -34,18 +34,20 @@ for project in "${projects[@]}"; do
   rm -f "$log"
 done
 
-echo "test: rust (cargo test)" >&2
-if command -v cargo >/dev/null; then
-  log=$(mktemp)
-  (cd rust && cargo test --release --offline --no-fail-fast) 2>&1 | tee "$log"
-  status=${PIPESTATUS[0]}
-  # One line per test binary (doc tests too): 'test result: ok. 5 passed; 0 failed; 0 ignored; ...'.
-  read -r p f < <(awk '/^test result: / {for (i = 1; i < NF; i++) {if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i}} END {print p+0, f+0}' "$log")
-  tally "rust" "$status" "$p" "$f"
-  rm -f "$log"
-else
-  tally "rust (cargo is not on PATH; scripts/setup.sh says how to install it)" 127 0 0
-fi
+for folder in rust rust/grpc; do
+  echo "test: $folder (cargo test)" >&2
+  if command -v cargo >/dev/null; then
+    log=$(mktemp)
+    (cd "$folder" && cargo test --release --offline --no-fail-fast) 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    # One line per test binary (doc tests too): 'test result: ok. 5 passed; 0 failed; 0 ignored; ...'.
+    read -r p f < <(awk '/^test result: / {for (i = 1; i < NF; i++) {if ($(i+1) ~ /^passed;?$/) p += $i; if ($(i+1) ~ /^failed;?$/) f += $i}} END {print p+0, f+0}' "$log")
+    tally "$folder" "$status" "$p" "$f"
+    rm -f "$log"
+  else
+    tally "$folder (cargo is not on PATH; scripts/setup.sh says how to install it)" 127 0 0
+  fi
+done
 
 # unittest's closing lines: 'Ran N tests in Xs', then 'OK', 'OK (skipped=S)' or
 # 'FAILED (failures=X, errors=Y, skipped=S, unexpected successes=U)'.
