@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using Bench.CommandLine;
-using Bench.Echo;
 
 namespace Bench.Epoll;
 

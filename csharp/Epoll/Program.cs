@@ -1,5 +1,4 @@
 using Bench.CommandLine;
-using Bench.Echo;
 using Bench.Epoll;
 
 // Both halves of the contract in one executable, so the harness builds one project:
@@ -21,7 +20,6 @@ try
     return args switch
     {
         ["server", .. var rest] => Server(rest),
-        // The client's arguments are csharp-echo's (csharp/Echo/Options.cs, linked): one parser, one set of messages.
         ["client", .. var rest] => EpollClient.Run(ClientOptions.Parse(rest)),
         _ => throw new UsageException("the first argument must be 'server' or 'client' (--help for usage)"),
     };

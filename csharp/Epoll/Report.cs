@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Bench.CommandLine;
-using Bench.Echo;
 
 namespace Bench.Epoll;
 
