@@ -80,10 +80,10 @@ internal sealed class Server : IAsyncDisposable
         return true;
     }
 
-    /// <summary>SIGTERM, then its exit status (the contract: 0, within a second).</summary>
-    public async Task<int> StopAsync()
+    /// <summary>SIGTERM (or the signal given), then its exit status (the contract: 0, within a second).</summary>
+    public async Task<int> StopAsync(int signal = 15)
     {
-        Assert.Equal(0, kill(_process.Id, 15));
+        Assert.Equal(0, kill(_process.Id, signal));
         using var deadline = new CancellationTokenSource(Bound);
         await _process.WaitForExitAsync(deadline.Token);
         return _process.ExitCode;

@@ -146,6 +146,13 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", SetLastError = true)]
     public static partial int setrlimit(int resource, RLimit* limit);
 
+    /// <summary>signal(2); <see cref="SIG_DFL"/> only.</summary>
+    [LibraryImport("libc", EntryPoint = "signal")]
+    public static partial nint set_signal(int signal, nint handler);
+
+    public const int SIGINT = 2;
+    public const nint SIG_DFL = 0;
+
     [LibraryImport("libc", SetLastError = true)]
     public static partial int sched_getaffinity(int pid, nuint size, byte* mask);
 
