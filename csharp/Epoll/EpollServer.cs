@@ -6,7 +6,7 @@ namespace Bench.Epoll;
 /// <summary>
 /// cpp-epoll's server (cpp/epoll/server.cpp), line for line in C#: one event loop per CPU the
 /// process may run on, each with its own edge-triggered epoll set of non-blocking connections
-/// and no locks. The loops share one listener, registered with EPOLLEXCLUSIVE so a new
+/// and no locks on the request path. The loops share one listener, registered with EPOLLEXCLUSIVE so a new
 /// connection wakes one loop, not all. No Socket, no task, no thread pool: libc through
 /// LibraryImport, per-connection state in a table of structs indexed by descriptor, one read
 /// buffer per loop, and nothing allocated on the managed heap while serving.
