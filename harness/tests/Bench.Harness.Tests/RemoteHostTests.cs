@@ -105,13 +105,8 @@ public class RemoteHostTests(TestBed bed)
         Assert.Equal(0, TestBed.Run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir.File("stranger")).Exit);
         var config = File.ReadAllText(Path.Combine(bed.State, "ssh_config"));
         File.WriteAllText(dir.File("wrong_key_config"), config.Replace(Path.Combine(bed.State, "id_ed25519"), dir.File("stranger")));
-        // A host with no .NET runtime: a second sshd in host 3's namespace whose mount namespace hides /usr/share/dotnet.
-        var dotnetHome = Path.GetDirectoryName(Path.GetFullPath(new FileInfo("/usr/bin/dotnet").ResolveLinkTarget(true)?.FullName ?? "/usr/share/dotnet/dotnet"))!;
-        var sshd = $"mount -t tmpfs none {dotnetHome} && exec {bed.State}/sshd -o ListenAddress={bed.Ip(3)}:2222 -o PidFile={dir.File("sshd.pid")}";
-        var started = TestBed.Run("ip", "netns", "exec", bed.H(3), "unshare", "-m", "--propagation", "private", "sh", "-c", sshd);
-        Assert.True(started.Exit == 0, started.Stderr);
-        File.WriteAllText(dir.File("config"), config + $"Host {bed.H(9)}\n  HostName {bed.Ip(98)}\nHost {bed.H(3)}-nodotnet\n  HostName {bed.Ip(3)}\n  Port 2222\n  HostKeyAlias {bed.Ip(3)}\n");
-        await Task.Delay(300);
+        var noDotnet = await HideDotnet(dir);
+        File.WriteAllText(dir.File("config"), config + $"Host {bed.H(9)}\n  HostName {bed.Ip(98)}\n" + noDotnet);
 
         async Task<string> ErrorOf(string sshConfig, params object[] hosts)
         {
@@ -130,8 +125,70 @@ public class RemoteHostTests(TestBed bed)
         Assert.Contains("Permission denied", wrongKey);
 
         var noRuntime = await ErrorOf(dir.File("config"), server, bed.Host(bed.H(3), $"{bed.H(3)}-nodotnet", bed.Ip(3), "client", "1"));
-        Assert.Equal($"host {bed.H(3)} ({bed.H(3)}-nodotnet, client): missing dotnet (the .NET runtime: dotnet --list-runtimes lists none) (needed by csharp; scripts/setup.sh installs them)", noRuntime);
+        Assert.Equal($"host {bed.H(3)} ({bed.H(3)}-nodotnet, client): missing dotnet (the .NET runtime: dotnet --list-runtimes lists none) (needed by csharp; --setup would run scripts/setup.sh there)", noRuntime);
+        StopSshd(dir);
+    }
+
+    /// <summary>
+    /// A host with no .NET runtime: a second sshd in host 3's namespace (port 2222) whose mount
+    /// namespace hides /usr/share/dotnet; the ssh config lines that reach it as H(3)-nodotnet.
+    /// </summary>
+    private static readonly string DotnetHome =
+        Path.GetDirectoryName(Path.GetFullPath(new FileInfo("/usr/bin/dotnet").ResolveLinkTarget(true)?.FullName ?? "/usr/share/dotnet/dotnet"))!;
+
+    private async Task<string> HideDotnet(TempDir dir)
+    {
+        var sshd = $"mount -t tmpfs none {DotnetHome} && exec {bed.State}/sshd -o ListenAddress={bed.Ip(3)}:2222 -o PidFile={dir.File("sshd.pid")}";
+        var started = TestBed.Run("ip", "netns", "exec", bed.H(3), "unshare", "-m", "--propagation", "private", "sh", "-c", sshd);
+        Assert.True(started.Exit == 0, started.Stderr);
+        await Task.Delay(300);
+        return $"Host {bed.H(3)}-nodotnet\n  HostName {bed.Ip(3)}\n  Port 2222\n  HostKeyAlias {bed.Ip(3)}\n";
+    }
+
+    private static void StopSshd(TempDir dir)
+    {
         if (File.Exists(dir.File("sshd.pid"))) TestBed.Run("kill", File.ReadAllText(dir.File("sshd.pid")).Trim());
+    }
+
+    [TestBedFact]
+    public async Task setup_runs_the_projects_setup_sh_over_ssh_on_only_the_host_lacking_a_runtime_and_a_setup_that_fails_is_named_with_its_last_lines()
+    {
+        using var dir = new TempDir();
+        var config = File.ReadAllText(Path.Combine(bed.State, "ssh_config")) + await HideDotnet(dir);
+        File.WriteAllText(dir.File("config"), config);
+        try
+        {
+            var file = HostsFile.Load(bed.WriteHosts(dir.Path, dir.File("config"), bed.Host(bed.H(0), bed.H(0), bed.Ip(0), "server"),
+                bed.Host(bed.H(3), $"{bed.H(3)}-nodotnet", bed.Ip(3), "client", "1")));
+            var lines = new System.Collections.Concurrent.ConcurrentQueue<(string Host, string Line)>();
+            var setup = HostSetup.Of(Repo.Root) with { Output = (h, l) => lines.Enqueue((h, l)) };
+            // The real setup.sh, fed on stdin: every package is installed (it installs nothing), but no dotnet is on PATH there, so it fails.
+            var e = await Assert.ThrowsAsync<HostCheckException>(() => HostCheck.VerifyAsync(file, CSharp(100), CancellationToken.None, setup));
+            Assert.Equal($"host {bed.H(3)} ({bed.H(3)}-nodotnet, client): missing dotnet (the .NET runtime: dotnet --list-runtimes lists none) " +
+                         "(needed by csharp; scripts/setup.sh installs them); scripts/setup.sh failed there (exit 1); " +
+                         "its last lines: setup: 'dotnet' is not on PATH; install it first", e.Message);
+            // Its output arrived, under the host's name; the server host lacked nothing and had no setup run.
+            Assert.All(lines, l => Assert.Equal(bed.H(3), l.Host));
+            Assert.Contains((bed.H(3), "setup: 'dotnet' is not on PATH; install it first"), lines);
+
+            // A setup that succeeds but supplies nothing: the second verify names what is still missing.
+            var idle = new HostSetup("echo nothing to do\n", (h, l) => lines.Enqueue((h, l)));
+            e = await Assert.ThrowsAsync<HostCheckException>(() => HostCheck.VerifyAsync(file, CSharp(100), CancellationToken.None, idle));
+            Assert.Equal($"host {bed.H(3)} ({bed.H(3)}-nodotnet, client): missing dotnet (the .NET runtime: dotnet --list-runtimes lists none) " +
+                         "(needed by csharp; scripts/setup.sh ran there and did not supply them)", e.Message);
+
+            // A setup that does supply the runtime (here: lifting the mount that hides it) is followed by a second verify, which passes.
+            var lifting = new HostSetup($"echo lifting; umount {DotnetHome} && echo lifted\n", (h, l) => lines.Enqueue((h, l)));
+            lines.Clear();
+            var facts = await HostCheck.VerifyAsync(file, CSharp(100), CancellationToken.None, lifting);
+            Assert.Equal([bed.H(0), bed.H(3)], facts.Select(f => f.Host));
+            Assert.Equal([(bed.H(3), $"running scripts/setup.sh on {bed.H(3)}-nodotnet"), (bed.H(3), "lifting"), (bed.H(3), "lifted")], lines);
+            // Every host whole now: a setup is run on none.
+            lines.Clear();
+            Assert.Equal(2, (await HostCheck.VerifyAsync(file, CSharp(100), CancellationToken.None, lifting)).Count);
+            Assert.Empty(lines);
+        }
+        finally { StopSshd(dir); }
     }
 
     [TestBedFact]

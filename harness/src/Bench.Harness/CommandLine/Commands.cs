@@ -16,14 +16,16 @@ public static class Commands
     {
         var (options, settings, build, results) = SuiteArguments(a, root, repeats: 5);
         var hostsPath = a.Text("--hosts");
+        var setup = a.Flag("--setup");
         a.EnsureEmpty();
+        if (setup && hostsPath is null) throw new UsageException("--setup runs scripts/setup.sh on the hosts of --hosts FILE; there is none");
         var plan = Plan(root, options);
         if (!PlanIsRunnable(plan, settings, build)) return 2;
         if (hostsPath is null) return await SuiteRunner.RunAsync(root, plan, settings, results, build, cancel);
         // Every host verified, everything built here and shipped there, before anything is timed.
         var implementations = plan.SelectMany(p => p.Experiment.Implementations).Distinct().ToList();
         var hosts = await Remote.MultiHost.PrepareAsync(root, Remote.HostsFile.Load(hostsPath), implementations,
-            plan.Max(p => p.Experiment.Connections), cancel);
+            plan.Max(p => p.Experiment.Connections), cancel, setup);
         if (hosts is null) return 2;
         return await SuiteRunner.RunAsync(root, plan, settings, results, build: false, cancel, hosts);
     }
@@ -288,7 +290,8 @@ public static class Commands
     /// <summary>
     /// `hosts FILE`: the verify step of a multi-host run on its own: every host reached, its tools
     /// and limits checked against the implementations (--only, default the default suite's, as a run checks them) and --connections
-    /// (default 10000), built here and shipped there, its facts printed. Exit 1 naming each host
+    /// (default 10000), with --setup scripts/setup.sh run on each host lacking tools or runtimes and the host
+    /// verified again, built here and shipped there, its facts printed. Exit 1 naming each host
     /// that fails and why.
     /// </summary>
     public static async Task<int> HostsAsync(string root, ArgReader a, CancellationToken cancel)
@@ -296,11 +299,12 @@ public static class Commands
         var path = a.Text("--hosts") ?? a.Positional() ?? throw new UsageException("hosts needs a hosts FILE (docs/hosts.md)");
         var only = a.List("--only");
         var connections = a.Int("--connections", 1, 10_000_000) ?? 10_000;
+        var setup = a.Flag("--setup");
         a.EnsureEmpty();
         var hosts = Remote.HostsFile.Load(path);
         var catalog = ImplementationCatalog.Discover(root);
         var impls = only is null ? catalog.All.Where(i => i.InDefaultSuite).ToList() : catalog.Select(only);
-        var prepared = await Remote.MultiHost.PrepareAsync(root, hosts, impls, connections, cancel);
+        var prepared = await Remote.MultiHost.PrepareAsync(root, hosts, impls, connections, cancel, setup);
         if (prepared is null) return 1;
         foreach (var f in prepared.Facts)
             Console.WriteLine($"{f.Host,-12} {f.Role,-6} {f.Address,-15} cpus {f.Cpus,-5} Linux {f.Kernel}, {f.CpuCount} x {f.CpuModel}, " +

@@ -22,9 +22,10 @@ public static class HelpText
         commands:
           run (default)            build, run the suite, report
           list                     one implementation a line: name, language, design
-          hosts FILE [--only N,..] [--connections N]
+          hosts FILE [--only N,..] [--connections N] [--setup]
                                    check the hosts of a hosts file (docs/hosts.md) against N,.. (default:
-                                   the default suite) and ship to them
+                                   the default suite) and ship to them; --setup runs scripts/setup.sh
+                                   over ssh on each host lacking tools or runtimes, then checks it again
           testbed up [--name NAME] [--hosts N] [--rate RATE] | testbed down [--name NAME]
                                    hosts in network namespaces on this machine, as root (scripts/testbed.sh);
                                    NAME (default bench) keeps test beds apart
@@ -98,6 +99,7 @@ public static class HelpText
                                    (bursts: an unrecorded tenth first; default 1, --quick 0.5; 0: off)
           --duration S             seconds per persistent run (default 5)
           --hosts FILE             the server on one host, the load from the others, over ssh (docs/hosts.md)
+          --setup                  with --hosts: scripts/setup.sh run on each host lacking tools or runtimes
           --rate R                 open-loop rate for persistent runs (default: half the measured
                                    closed-loop peak; 0 turns open loop off)
           --sweep                  connections 100, 1000, 10000 and payloads 64 B-64 KiB

@@ -22,7 +22,10 @@ public sealed record HostDemand(IReadOnlyList<Implementation> Servers, IReadOnly
 /// is reached (ssh BatchMode, bounded connect), the tools and runtimes the chosen
 /// implementations need are looked for, its facts are read (kernel, CPU, ulimit -n, somaxconn,
 /// port range, clock offset to this machine), and the plan's connections are held against its
-/// limits. Every host that fails gets one line naming it and why, all at once.
+/// limits. Every host that fails gets one line naming it and why, all at once. With a
+/// <see cref="HostSetup"/> (--setup), a host lacking tools or runtimes has the project's own
+/// scripts/setup.sh run on it over ssh (its text on stdin, as root or through `sudo -n`), its
+/// output shown line by line prefixed with the host's name, and is then verified again.
 /// </summary>
 public static class HostCheck
 {
@@ -30,7 +33,7 @@ public static class HostCheck
     public const int SpareDescriptors = 256;
 
     /// <summary>Every host's facts; a <see cref="HostCheckException"/> listing each host that fails and why.</summary>
-    public static async Task<IReadOnlyList<HostFacts>> VerifyAsync(HostsFile hosts, HostDemand demand, CancellationToken cancel)
+    public static async Task<IReadOnlyList<HostFacts>> VerifyAsync(HostsFile hosts, HostDemand demand, CancellationToken cancel, HostSetup? setup = null)
     {
         var ssh = new Ssh(hosts.SshConfig);
         var clients = hosts.Clients.Count;
@@ -39,7 +42,17 @@ public static class HostCheck
             var impls = h.Role == HostRoles.Server ? demand.Servers : demand.Clients;
             // A client host's share of the connections, as the run splits them (the first hosts take the remainder).
             var conns = h.Role == HostRoles.Server ? demand.MaxConnections : (demand.MaxConnections + clients - 1) / clients;
-            try { return (Facts: await CheckAsync(ssh, h, impls, conns, cancel), Error: (string?)null); }
+            try
+            {
+                try { return (Facts: await CheckAsync(ssh, h, impls, conns, setup is not null, cancel), Error: (string?)null); }
+                catch (HostLacksException e) when (setup is not null)
+                {
+                    if (await RunSetupAsync(ssh, h, setup, cancel) is { } failed) throw new HostCheckException($"{e.Message}; {failed}");
+                    // Verified again: what setup.sh could not supply is named as still missing.
+                    try { return (Facts: await CheckAsync(ssh, h, impls, conns, setup: true, cancel, afterSetup: true), Error: (string?)null); }
+                    catch (HostLacksException again) { throw new HostCheckException(again.Message); }
+                }
+            }
             catch (HostCheckException e) { return (Facts: (HostFacts?)null, Error: e.Message); }
         }).ToList();
         var results = await Task.WhenAll(checks);
@@ -80,7 +93,62 @@ public static class HostCheck
         done
         """;
 
-    private static async Task<HostFacts> CheckAsync(Ssh ssh, RemoteHost host, IReadOnlyList<Implementation> impls, int connections, CancellationToken cancel)
+    /// <summary>How long setup.sh may take on one host (apt-get installing a toolchain from nothing).</summary>
+    public static readonly TimeSpan SetupTimeout = TimeSpan.FromMinutes(30);
+
+    /// <summary>
+    /// Put before the script as run-all.sh does before its own setup.sh: rustup's cargo on PATH
+    /// (an ssh session has sshd's plain PATH, and setup.sh would otherwise install Debian's).
+    /// </summary>
+    private const string RemotePrelude = "if [ -d \"$HOME/.cargo/bin\" ]; then PATH=\"$HOME/.cargo/bin:$PATH\"; fi\n";
+
+    /// <summary>How many of a failed setup.sh's last output lines its error quotes.</summary>
+    public const int SetupTailLines = 5;
+
+    /// <summary>
+    /// Runs the setup script on the host: `bash -s` when the ssh user is root, `sudo -n bash -s`
+    /// (no password prompt) otherwise, the script on stdin. Null when it succeeded, else why not
+    /// with its last lines.
+    /// </summary>
+    private static async Task<string?> RunSetupAsync(Ssh ssh, RemoteHost host, HostSetup setup, CancellationToken cancel)
+    {
+        setup.Output(host.Name, $"running scripts/setup.sh on {host.Ssh}");
+        var argv = ssh.Command(host, ["sh", "-c", "if [ \"$(id -u)\" = 0 ]; then exec bash -s; else exec sudo -n bash -s; fi"]);
+        var tail = new Queue<string>();
+        void Line(string line)
+        {
+            lock (tail)
+            {
+                tail.Enqueue(line);
+                while (tail.Count > SetupTailLines) tail.Dequeue();
+            }
+            setup.Output(host.Name, line);
+        }
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        deadline.CancelAfter(SetupTimeout);
+        int exit;
+        try
+        {
+            var result = await CliWrap.Cli.Wrap(argv[0]).WithArguments(argv.Skip(1)).WithValidation(CliWrap.CommandResultValidation.None)
+                .WithStandardInputPipe(CliWrap.PipeSource.FromString(RemotePrelude + setup.Script))
+                .WithStandardOutputPipe(CliWrap.PipeTarget.ToDelegate(Line))
+                .WithStandardErrorPipe(CliWrap.PipeTarget.ToDelegate(Line))
+                .ExecuteAsync(deadline.Token);
+            exit = result.ExitCode;
+        }
+        catch (OperationCanceledException) when (!cancel.IsCancellationRequested)
+        {
+            return $"scripts/setup.sh did not finish there within {SetupTimeout.TotalMinutes:F0} min";
+        }
+        if (exit == 0) return null;
+        string last;
+        lock (tail) last = tail.Count == 0 ? "no output" : "its last lines: " + string.Join(" | ", tail);
+        return $"scripts/setup.sh failed there (exit {exit}{(exit == 1 && tail.Any(l => l.Contains("sudo"))
+            ? ", the ssh user is not root and sudo -n was refused" : "")}); {last}";
+    }
+
+    private static async Task<HostFacts> CheckAsync(Ssh ssh, RemoteHost host, IReadOnlyList<Implementation> impls, int connections, bool setup,
+        CancellationToken cancel, bool afterSetup = false)
     {
         var where = $"host {host.Name} ({host.Ssh}, {host.Role})";
         // Reachable at all: this also opens the multiplexed connection everything after uses.
@@ -98,7 +166,8 @@ public static class HostCheck
         var missing = facts.Where(p => p[0] == "missing").Select(p => p[1]).ToList();
         var problems = new List<string>();
         if (missing.Count > 0)
-            problems.Add($"missing {string.Join(", ", missing)} (needed by {string.Join(", ", impls.Select(i => i.Name))}; scripts/setup.sh installs them)");
+            problems.Add($"missing {string.Join(", ", missing)} (needed by {string.Join(", ", impls.Select(i => i.Name))}; " +
+                         (afterSetup ? "scripts/setup.sh ran there and did not supply them)" : setup ? "scripts/setup.sh installs them)" : "--setup would run scripts/setup.sh there)"));
 
         static long Limit(string v) => v == "unlimited" ? long.MaxValue : long.TryParse(v, CultureInfo.InvariantCulture, out var n) ? n : 0;
         var (soft, hard) = (Limit(Fact("fd_soft")), Limit(Fact("fd_hard")));
@@ -115,7 +184,10 @@ public static class HostCheck
         var cpuCount = int.TryParse(Fact("cpus"), out var n) ? n : 0;
         var highest = host.Cpus.Split(',').SelectMany(p => p.Split('-')).Select(int.Parse).Max();
         if (highest >= cpuCount) problems.Add($"cpus {host.Cpus} names CPU {highest}, but the host has {cpuCount} (nproc)");
-        if (problems.Count > 0) throw new HostCheckException($"{where}: {string.Join("; ", problems)}");
+        if (problems.Count > 0)
+            throw missing.Count > 0 && !afterSetup
+                ? new HostLacksException($"{where}: {string.Join("; ", problems)}")
+                : new HostCheckException($"{where}: {string.Join("; ", problems)}");
 
         var (offset, rtt) = await ClockOffsetAsync(ssh, host, cancel);
         return new HostFacts(host.Name, host.Role, host.Address, host.Cpus, Fact("kernel"), Fact("cpu_model"), cpuCount, soft, hard,
@@ -144,4 +216,18 @@ public static class HostCheck
     }
 }
 
-public sealed class HostCheckException(string message) : Exception(message);
+public class HostCheckException(string message) : Exception(message);
+
+/// <summary>A host that lacks tools or runtimes: what --setup runs scripts/setup.sh for.</summary>
+public sealed class HostLacksException(string message) : HostCheckException(message);
+
+/// <summary>
+/// --setup: the setup script's text (scripts/setup.sh), run on every host that lacks tools or
+/// runtimes, and where each line it prints goes (the host's name, the line).
+/// </summary>
+public sealed record HostSetup(string Script, Action<string, string> Output)
+{
+    /// <summary>The repository's own scripts/setup.sh, its output on stderr prefixed with the host's name.</summary>
+    public static HostSetup Of(string root) =>
+        new(File.ReadAllText(Path.Combine(root, "scripts", "setup.sh")), (host, line) => Console.Error.WriteLine($"{host}: {line}"));
+}

@@ -10,17 +10,19 @@ namespace Bench.Harness.Remote;
 public sealed record MultiHost(HostsFile Hosts, Ssh Ssh, Shipper Shipper, IReadOnlyList<HostFacts> Facts)
 {
     /// <summary>
-    /// Verify every host against the implementations and the largest connection count, build
+    /// Verify every host against the implementations and the largest connection count (with
+    /// <paramref name="setup"/>, scripts/setup.sh run on each host lacking tools, then verified again), build
     /// here, ship to every host. Null, with each problem said on stderr, when any host fails.
     /// </summary>
     public static async Task<MultiHost?> PrepareAsync(string root, HostsFile hosts, IReadOnlyList<Implementation> impls, int maxConnections,
-        CancellationToken cancel)
+        CancellationToken cancel, bool setup = false)
     {
         var servers = impls.Where(i => i.HasServer).ToList();
         var clients = impls.Where(i => i.HasClient).ToList();
         Console.Error.WriteLine($"bench: checking {hosts.Hosts.Count} hosts of {hosts.Path}");
         IReadOnlyList<HostFacts> facts;
-        try { facts = await HostCheck.VerifyAsync(hosts, new HostDemand(servers, clients, maxConnections), cancel); }
+        try { facts = await HostCheck.VerifyAsync(hosts, new HostDemand(servers, clients, maxConnections), cancel,
+                setup ? HostSetup.Of(root) : null); }
         catch (HostCheckException e)
         {
             foreach (var line in e.Message.Split('\n')) Console.Error.WriteLine($"bench: {line}");
