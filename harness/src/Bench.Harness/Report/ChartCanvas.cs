@@ -133,7 +133,14 @@ public sealed class ChartCanvas(string dir, string machine, string? histograms =
         {
             var logs = e.Good.Select(r => LatencyHistogram.LogPath(histograms, r)).Where(File.Exists).ToList();
             if (logs.Count == 0) continue;
-            var merged = LatencyHistogram.Merge(logs);
+            LatencyHistogram merged;
+            try { merged = LatencyHistogram.Merge(logs); }
+            catch (FormatException x)
+            {
+                // A damaged log costs its line on this chart, never the report: the CSV holds the row's figures.
+                Console.Error.WriteLine($"bench: {file}: {e.Pair} left out: {x.Message}");
+                continue;
+            }
             var ps = SpectrumPercentiles.Where(p => p == 0 || 1 / (1 - p / 100) <= merged.Count).ToList();
             var points = ps.Select(p => (X: Math.Log10(1 / (1 - p / 100)), Y: merged.PercentileUs(p))).Where(q => q.Y > 0).ToList();
             if (points.Count < 2) continue;
