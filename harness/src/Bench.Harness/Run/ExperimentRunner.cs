@@ -238,7 +238,8 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             row.ServerUserMs = serverTo.UserMs - serverFrom.UserMs;
             row.ServerSysMs = serverTo.SystemMs - serverFrom.SystemMs;
             row.ServerPeakRssKb = (after.Server ?? serverTo).PeakRssKb;
-            row.ServerContextSwitches = to.Switches - from.Switches;
+            // Summed over live threads: one that ended inside the window takes its count with it, so a fall means unknown.
+            row.ServerContextSwitches = to.Switches - from.Switches is >= 0 and var switches ? switches : null;
             // Counted over the timed window only: without one, perf was never switched on.
             if (syscalls is not null && timed) row.ServerSyscalls = await syscalls.StopAsync();
         }
