@@ -99,7 +99,7 @@ public static class BenchServer
         // Each service by name too, as gRPC's other servers answer: a client may ask for the one it calls.
         builder.Services.AddGrpcHealthChecks(o =>
         {
-            foreach (var service in new[] { GrpcBench.Protos.Echo.Descriptor.FullName, GrpcBench.Protos.Crypto.Descriptor.FullName }) o.Services.MapService(service, _ => true);
+            foreach (var service in new[] { GrpcBench.Protos.Echo.Descriptor.FullName, GrpcBench.Protos.Crypto.Descriptor.FullName }) o.Services.Map(service, _ => true);
         }).AddCheck("bench", () => HealthCheckResult.Healthy());
         builder.Services.AddGrpcReflection();
 
