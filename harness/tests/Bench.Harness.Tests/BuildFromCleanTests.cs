@@ -39,6 +39,10 @@ public class BuildFromCleanTests
         foreach (var tree in new[] { "csharp/Shared", "proto" })
             CopyTree(Path.Combine(Repo.Root, tree), copy.File(tree));
         CopyTree(Path.Combine(Repo.Root, relative), copy.File(relative));
+        // Cargo reads .cargo/config.toml in every folder above too (rust/'s replaces crates.io with Debian's crates).
+        for (var above = Path.GetDirectoryName(relative); !string.IsNullOrEmpty(above); above = Path.GetDirectoryName(above))
+            if (Directory.Exists(Path.Combine(Repo.Root, above, ".cargo")))
+                CopyTree(Path.Combine(Repo.Root, above, ".cargo"), copy.File(Path.Combine(above, ".cargo")));
         var cleanFolder = copy.File(relative);
 
         var spec = Manifest.Parse(File.ReadAllText(Path.Combine(cleanFolder, "bench.json")), relative);
