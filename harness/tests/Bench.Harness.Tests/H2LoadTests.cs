@@ -21,6 +21,16 @@ public class H2LoadTests
     }
 
     [Fact]
+    public void parser_times_the_counts_over_the_main_duration_not_the_warm_up()
+    {
+        // Captured with --warm-up-time=1000ms -D 2: "finished in 3.00s", counts and req/s over the 2 s.
+        var o = H2Load.Parse(Fixture("h2load-warmup.txt"), warmupS: 1);
+        Assert.Equal(2.00, o.Seconds, 6);
+        Assert.Equal(o.ReqPerS, o.Succeeded / o.Seconds, 0);
+        Assert.Throws<FormatException>(() => H2Load.Parse(Fixture("h2load-warmup.txt"), warmupS: 3));
+    }
+
+    [Fact]
     public void parser_reads_a_refused_connection_as_failures()
     {
         var o = H2Load.Parse(Fixture("h2load-refused.txt"));

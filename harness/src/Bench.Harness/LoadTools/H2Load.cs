@@ -75,7 +75,7 @@ public sealed partial class H2Load : IIndependentLoadTool
             await File.WriteAllBytesAsync(frame, RequestFrame(payload), cancel);
             await using var h2load = ManagedProcess.Start(Name, [.. ProcessUsage.TimeCommand(usage), .. Command(host, port, connections, inFlight, duration, frame, log, warmup)], scratch);
             var exit = await h2load.Exited.WaitAsync(TimeSpan.FromSeconds(warmup + duration * 2 + timeout), cancel);
-            var output = Parse(string.Join('\n', h2load.StdoutLines));
+            var output = Parse(string.Join('\n', h2load.StdoutLines), warmup);
             var latencies = ReadLogSamples(log);
             if (samples is not null) LatencySamples.WriteFile(samples, latencies);
             var cpu = ProcessUsage.ReadTimeOutput(usage);
@@ -171,15 +171,20 @@ public sealed partial class H2Load : IIndependentLoadTool
     [GeneratedRegex(@"requests: \d+ total, \d+ started, \d+ done, (?<ok>\d+) succeeded, (?<failed>\d+) failed, (?<errored>\d+) errored, (?<timeout>\d+) timeout")]
     private static partial Regex Requests();
 
-    /// <summary>Reads h2load's summary; a run that never got as far as printing one is an error that quotes it.</summary>
-    public static H2LoadOutput Parse(string output)
+    /// <summary>
+    /// Reads h2load's summary; a run that never got as far as printing one is an error that quotes it.
+    /// Its "finished in" includes the warm-up while its counts and req/s cover the main duration
+    /// only, so the warm-up is taken off: the seconds are those the counts were made in.
+    /// </summary>
+    public static H2LoadOutput Parse(string output, double warmupS = 0)
     {
         var finished = Finished().Match(output);
         var requests = Requests().Match(output);
         if (!finished.Success || !requests.Success)
             throw new FormatException($"h2load printed no summary: {string.Join(" | ", output.Split('\n', StringSplitOptions.RemoveEmptyEntries).TakeLast(3))}");
         var t = double.Parse(finished.Groups["t"].Value, CultureInfo.InvariantCulture);
-        var seconds = finished.Groups["u"].Value switch { "us" => t / 1e6, "ms" => t / 1e3, _ => t };
+        var seconds = (finished.Groups["u"].Value switch { "us" => t / 1e6, "ms" => t / 1e3, _ => t }) - warmupS;
+        if (seconds <= 0) throw new FormatException($"h2load finished in {t} {finished.Groups["u"].Value}, not after its {warmupS} s warm-up: {finished.Value}");
         long N(string g) => long.Parse(requests.Groups[g].Value, CultureInfo.InvariantCulture);
         return new H2LoadOutput(seconds, N("ok"), N("failed"), N("errored"), N("timeout"), double.Parse(finished.Groups["rps"].Value, CultureInfo.InvariantCulture));
     }
