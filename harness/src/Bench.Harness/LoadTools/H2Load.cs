@@ -7,6 +7,7 @@ using Bench.Harness.CommandLine;
 using Bench.Harness.Machine;
 using Bench.Harness.Processes;
 using Bench.Harness.Results;
+using Bench.Harness.Run;
 using Bench.Harness.Workloads;
 using Google.Protobuf;
 using GrpcBench.Protos;
@@ -73,7 +74,26 @@ public sealed partial class H2Load : IIndependentLoadTool
         {
             var (frame, log, usage) = (Path.Combine(scratch, "request.frame"), Path.Combine(scratch, "h2load.log"), Path.Combine(scratch, "usage.txt"));
             await File.WriteAllBytesAsync(frame, RequestFrame(payload), cancel);
-            await using var h2load = ManagedProcess.Start(Name, [.. ProcessUsage.TimeCommand(usage), .. Command(host, port, connections, inFlight, duration, frame, log, warmup)], scratch);
+            // h2load says when its main duration starts: that opens the timed window (MEASURING),
+            // and its CPU so far is taken off its total, so server and load CPU cover the window only.
+            // Without a warm-up that line can come before Start has returned (which waits on the
+            // reader calling this): the reading is done as soon as the process is known, never blocking the reader.
+            var started = new TaskCompletionSource<ManagedProcess>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var windowOpened = 0;
+            Task<ProcessUsage?> atWindowStart = Task.FromResult<ProcessUsage?>(null);
+            void OnLine(string line)
+            {
+                if (!line.StartsWith(MainDurationStarted, StringComparison.Ordinal) || Interlocked.Exchange(ref windowOpened, 1) == 1) return;
+                atWindowStart = started.Task.ContinueWith(t =>
+                {
+                    var soFar = ProcFs.ReadTree(t.Result.Pid);
+                    if (soFar is not null) Console.WriteLine(MeasuringLine.Text);
+                    return soFar;
+                }, TaskScheduler.Default);
+            }
+            await using var h2load = ManagedProcess.Start(Name, [.. ProcessUsage.TimeCommand(usage), .. Command(host, port, connections, inFlight, duration, frame, log, warmup)], scratch,
+                onStdout: OnLine);
+            started.SetResult(h2load);
             var exit = await h2load.Exited.WaitAsync(TimeSpan.FromSeconds(warmup + duration * 2 + timeout), cancel);
             var output = Parse(string.Join('\n', h2load.StdoutLines), warmup);
             var latencies = ReadLogSamples(log);
@@ -83,6 +103,9 @@ public sealed partial class H2Load : IIndependentLoadTool
                 $"h2load: {output.Succeeded} succeeded, {output.Failed} failed in {output.Seconds:F2} s, {output.ReqPerS:F0} req/s"));
             // h2load counts no requests per connection, so conn_min and conn_max are left out.
             var loadUsage = cpu is { } c ? string.Create(CultureInfo.InvariantCulture, $" load_user_ms={(long)c.UserMs} load_sys_ms={(long)c.SystemMs} load_peak_rss_kb={c.PeakRssKb}") : "";
+            if (cpu is { } total && await atWindowStart is { } atStart)
+                loadUsage += string.Create(CultureInfo.InvariantCulture,
+                    $" cpu_user_us={(long)Math.Max(0, (total.UserMs - atStart.UserMs) * 1000)} cpu_sys_us={(long)Math.Max(0, (total.SystemMs - atStart.SystemMs) * 1000)}");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"RESULT ok={output.Succeeded} failed={output.Failed} wall_ns={(long)(output.Seconds * 1e9)} bytes={output.Succeeded * payload}{loadUsage}"));
             if (exit != 0) Console.Error.WriteLine($"h2load exited with status {exit}: {h2load.StderrTail}");
@@ -164,6 +187,9 @@ public sealed partial class H2Load : IIndependentLoadTool
             $"http://{host}:{port}{UnaryPath}",
         ];
     }
+
+    /// <summary>The line h2load prints as its main duration (the one it counts) begins, warm-up or not.</summary>
+    private const string MainDurationStarted = "Main benchmark duration is started";
 
     [GeneratedRegex(@"finished in (?<t>[\d.]+)(?<u>us|ms|s), (?<rps>[\d.]+) req/s")]
     private static partial Regex Finished();
