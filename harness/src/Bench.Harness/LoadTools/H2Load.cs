@@ -79,11 +79,10 @@ public sealed partial class H2Load : IIndependentLoadTool
             // Without a warm-up that line can come before Start has returned, and blocking the
             // reader for it held Start back: the reading is done as soon as the process is known.
             var started = new TaskCompletionSource<ManagedProcess>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var windowOpened = 0;
-            Task<ProcessUsage?> atWindowStart = Task.FromResult<ProcessUsage?>(null);
+            Task<ProcessUsage?>? atWindowStart = null; // called on the one stdout reader, in order
             void OnLine(string line)
             {
-                if (!line.StartsWith(MainDurationStarted, StringComparison.Ordinal) || Interlocked.Exchange(ref windowOpened, 1) == 1) return;
+                if (atWindowStart is not null || !line.StartsWith(MainDurationStarted, StringComparison.Ordinal)) return;
                 atWindowStart = started.Task.ContinueWith(t =>
                 {
                     var soFar = ProcFs.ReadTree(t.Result.Pid);
@@ -103,9 +102,11 @@ public sealed partial class H2Load : IIndependentLoadTool
                 $"h2load: {output.Succeeded} succeeded, {output.Failed} failed in {output.Seconds:F2} s, {output.ReqPerS:F0} req/s"));
             // h2load counts no requests per connection, so conn_min and conn_max are left out.
             var loadUsage = cpu is { } c ? string.Create(CultureInfo.InvariantCulture, $" load_user_ms={(long)c.UserMs} load_sys_ms={(long)c.SystemMs} load_peak_rss_kb={c.PeakRssKb}") : "";
-            if (cpu is { } total && await atWindowStart is { } atStart)
+            // Awaited whatever GNU time said, so MEASURING never follows RESULT.
+            var atStart = atWindowStart is { } reading ? await reading : null;
+            if (cpu is { } total && atStart is { } soFar)
                 loadUsage += string.Create(CultureInfo.InvariantCulture,
-                    $" cpu_user_us={(long)Math.Max(0, (total.UserMs - atStart.UserMs) * 1000)} cpu_sys_us={(long)Math.Max(0, (total.SystemMs - atStart.SystemMs) * 1000)}");
+                    $" cpu_user_us={(long)Math.Max(0, (total.UserMs - soFar.UserMs) * 1000)} cpu_sys_us={(long)Math.Max(0, (total.SystemMs - soFar.SystemMs) * 1000)}");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"RESULT ok={output.Succeeded} failed={output.Failed} wall_ns={(long)(output.Seconds * 1e9)} bytes={output.Succeeded * payload}{loadUsage}"));
             if (exit != 0) Console.Error.WriteLine($"h2load exited with status {exit}: {h2load.StderrTail}");
