@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace Bench.Echo;
 
@@ -14,11 +15,19 @@ namespace Bench.Echo;
 /// descriptors, the runtime cannot start a thread (each one needs a pipe), and the first
 /// Task.Delay would start the timer thread and a pool worker, and the failed start aborts the
 /// process ("Out of memory."). Everything this path touches is created here, before the first accept.
+/// Nor are the last descriptors ever spent on connections: the runtime still needs some after the
+/// start (a pool worker, the JIT's background thread, two for each assembly it loads late), and
+/// failing to get one it aborts, sometimes with nothing on stderr. So the server holds at most its
+/// soft limit, less what it had open at the start, less <see cref="Reserve"/>, and at that budget
+/// it waits as it would for EMFILE.
 /// </remarks>
 public sealed class AcceptBackoff
 {
     public static readonly TimeSpan First = TimeSpan.FromMilliseconds(1);
     public static readonly TimeSpan Cap = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Descriptors kept for the runtime; it held 57 at the start, 2 per loaded assembly.</summary>
+    public const int Reserve = 32;
 
     private readonly TextWriter _log;
     private readonly CancellationToken _stop;
@@ -28,6 +37,8 @@ public sealed class AcceptBackoff
     private TimeSpan _next = First;
     private TimeSpan _wait;
     private TaskCompletionSource? _done;
+    private readonly int _budget;
+    private int _held;
 
     public AcceptBackoff(TextWriter log, CancellationToken stop)
     {
@@ -35,6 +46,25 @@ public sealed class AcceptBackoff
         _stop = stop;
         _stopped = stop.WaitHandle; // created now, not when descriptors have run out
         new Thread(Sleep) { IsBackground = true, Name = "accept backoff" }.Start();
+        _budget = ConnectionBudget();
+    }
+
+    /// <summary>The server holds as many connections as it may: the next accept must wait for one to close.</summary>
+    public bool AtBudget => Volatile.Read(ref _held) >= _budget;
+
+    /// <summary>Counts an accepted connection as held until the task serving it ends (its socket closed).</summary>
+    public void Hold(Task connection)
+    {
+        Interlocked.Increment(ref _held);
+        connection.ContinueWith(static (_, self) => Interlocked.Decrement(ref ((AcceptBackoff)self!)._held), this,
+                                TaskContinuationOptions.ExecuteSynchronously);
+    }
+
+    private static int ConnectionBudget()
+    {
+        if (getrlimit(RlimitNofile, out var limit) != 0 || limit.Current > int.MaxValue) return int.MaxValue;
+        int open = Directory.GetFiles("/proc/self/fd").Length;
+        return Math.Max(1, (int)limit.Current - open - Reserve);
     }
 
     /// <summary>
@@ -51,10 +81,16 @@ public sealed class AcceptBackoff
     /// Completes after the wait this error calls for (canceled when the server stops); says the
     /// error on stderr the first time of its kind. One caller at a time: the accept loop.
     /// </summary>
-    public Task WaitAsync(SocketException error)
+    public Task WaitAsync(SocketException error) => WaitAsync(error.SocketErrorCode, Name(error.SocketErrorCode));
+
+    /// <summary>Waits as for EMFILE, said the same way: the server holds its budget of connections.</summary>
+    public Task WaitAtBudgetAsync() => WaitAsync(SocketError.TooManyOpenSockets,
+        $"too many open files ({_budget} connections held: the descriptor limit less {Reserve} kept for the runtime)");
+
+    private Task WaitAsync(SocketError kind, string what)
     {
-        if (_reported.Add(error.SocketErrorCode))
-            _log.WriteLine($"csharp-echo: accept: {Name(error.SocketErrorCode)}; backing off " +
+        if (_reported.Add(kind))
+            _log.WriteLine($"csharp-echo: accept: {what}; backing off " +
                            $"{First.TotalMilliseconds:0}-{Cap.TotalMilliseconds:0} ms while it lasts, open connections still served");
         _wait = _next;
         _next = _next * 2 < Cap ? _next * 2 : Cap;
@@ -93,4 +129,16 @@ public sealed class AcceptBackoff
         SocketError.NoBufferSpaceAvailable => "no buffer space (ENOBUFS)",
         _ => $"{error} (how .NET reports ENOMEM on Linux)",
     };
+
+    private const int RlimitNofile = 7;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Max;
+    }
+
+    [DllImport("libc", SetLastError = true)]
+    private static extern int getrlimit(int resource, out RLimit limit);
 }

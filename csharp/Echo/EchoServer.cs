@@ -54,6 +54,11 @@ public static class EchoServer
             // One accept loop for every design: out of descriptors or memory it waits and goes on.
             while (!stop.IsCancellationRequested)
             {
+                if (backoff.AtBudget)
+                {
+                    await backoff.WaitAtBudgetAsync();
+                    continue;
+                }
                 Socket socket;
                 try
                 {
@@ -70,7 +75,7 @@ public static class EchoServer
                 }
                 backoff.Reset();
                 socket.NoDelay = true;
-                _ = serve(socket);
+                backoff.Hold(serve(socket));
             }
         }
         catch (OperationCanceledException) { }
@@ -83,7 +88,7 @@ public static class EchoServer
         ServerDesign.Async => ServeAsync,
         ServerDesign.ZeroByte => ServeZeroByteAsync,
         ServerDesign.Pipelines => ServePipelinesAsync,
-        _ => socket => { SaeaConnection.Start(socket, BufferSize); return Task.CompletedTask; },
+        _ => socket => SaeaConnection.Start(socket, BufferSize),
     };
 
     private static async Task ServeAsync(Socket socket)
@@ -168,6 +173,7 @@ sealed class SaeaConnection
     private readonly Socket _socket;
     private readonly SocketAsyncEventArgs _args = new();
     private readonly byte[] _buffer;
+    private readonly TaskCompletionSource _closed = new();
     private int _pendingSendEnd;
 
     private SaeaConnection(Socket socket, int bufferSize)
@@ -177,7 +183,13 @@ sealed class SaeaConnection
         _args.Completed += (_, a) => OnCompleted(a);
     }
 
-    public static void Start(Socket socket, int bufferSize) => new SaeaConnection(socket, bufferSize).Receive();
+    /// <summary>Starts serving; the task ends when the connection is closed.</summary>
+    public static Task Start(Socket socket, int bufferSize)
+    {
+        var connection = new SaeaConnection(socket, bufferSize);
+        connection.Receive();
+        return connection._closed.Task;
+    }
 
     private void Receive()
     {
@@ -227,5 +239,6 @@ sealed class SaeaConnection
         _socket.Dispose();
         _args.Dispose();
         ArrayPool<byte>.Shared.Return(_buffer);
+        _closed.SetResult();
     }
 }
