@@ -3,16 +3,12 @@
 
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 
-namespace echo {
+#include "args.hpp"
 
-// Thrown for arguments the contract does not allow; mains turn it into usage + exit 2.
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
+namespace echo {
 
 struct ServerOptions {
     std::string host = "127.0.0.1";

@@ -6,7 +6,6 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <netdb.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -25,6 +24,7 @@
 #include "crypto.hpp"
 #include "options.hpp"
 #include "servers.hpp"
+#include "system.hpp"  // cpp/common
 
 namespace {
 
@@ -34,14 +34,6 @@ constexpr const char* kProgram = "cpp-grpc-server";
 constexpr auto kShutdownGrace = std::chrono::milliseconds(250);
 // If the orderly shutdown has not finished by then, the process exits anyway.
 constexpr auto kShutdownLimit = std::chrono::milliseconds(900);
-
-unsigned allowed_cpu_count() {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (::sched_getaffinity(0, sizeof set, &set) != 0) return 1;
-    int count = CPU_COUNT(&set);
-    return count > 0 ? static_cast<unsigned>(count) : 1u;
-}
 
 sigset_t termination_signals() {
     sigset_t set;
@@ -143,7 +135,7 @@ int main(int argc, char** argv) {
         return 1;
     }
 
-    const unsigned threads = options->threads != 0 ? options->threads : allowed_cpu_count();
+    const unsigned threads = options->threads != 0 ? options->threads : echo::allowed_cpu_count();
     auto bench = options->api == grpcbench::Api::Async ? grpcbench::make_async_server(*signer, threads)
                                                        : grpcbench::make_callback_server(*signer);
 

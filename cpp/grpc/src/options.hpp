@@ -5,16 +5,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "args.hpp"  // cpp/common
 
 namespace grpcbench {
 
 // Thrown for arguments the contract does not allow; main turns it into one line + exit 2.
-struct UsageError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
+using echo::UsageError;
 
 // Which gRPC C++ server API serves the bench services (see README "Design").
 enum class Api { Async, Callback };

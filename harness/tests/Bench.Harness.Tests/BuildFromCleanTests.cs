@@ -39,6 +39,13 @@ public class BuildFromCleanTests
         foreach (var tree in new[] { "csharp/Shared", "proto" })
             CopyTree(Path.Combine(Repo.Root, tree), copy.File(tree));
         CopyTree(Path.Combine(Repo.Root, relative), copy.File(relative));
+        // And what the manifest says its build reads from outside the folder (cpp/grpc: cpp/common).
+        var declared = Manifest.Parse(File.ReadAllText(Path.Combine(Repo.Root, relative, "bench.json")), relative);
+        foreach (var input in declared.Build.Inputs ?? [])
+        {
+            var inRepo = Path.GetRelativePath(Repo.Root, Path.GetFullPath(Path.Combine(Repo.Root, relative, input)));
+            if (!Directory.Exists(copy.File(inRepo))) CopyTree(Path.Combine(Repo.Root, inRepo), copy.File(inRepo));
+        }
         // Cargo reads .cargo/config.toml in every folder above too (rust/'s replaces crates.io with Debian's crates).
         for (var above = Path.GetDirectoryName(relative); !string.IsNullOrEmpty(above); above = Path.GetDirectoryName(above))
             if (Directory.Exists(Path.Combine(Repo.Root, above, ".cargo")))
