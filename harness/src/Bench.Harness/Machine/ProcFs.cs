@@ -163,13 +163,13 @@ public static class ProcFs
         return 0;
     }
 
-    /// <summary>Busy and total jiffies per CPU from /proc/stat, to tell which core was saturated.</summary>
-    public static IReadOnlyDictionary<int, (long Busy, long Total)> CpuTimes() => ParseCpuTimes(File.ReadLines("/proc/stat"));
+    /// <summary>Busy, total and stolen jiffies per CPU from /proc/stat, to tell which core was saturated and whether the hypervisor took it.</summary>
+    public static IReadOnlyDictionary<int, CpuTime> CpuTimes() => ParseCpuTimes(File.ReadLines("/proc/stat"));
 
     /// <summary>The same from the lines of a /proc/stat read elsewhere (another host's).</summary>
-    public static IReadOnlyDictionary<int, (long Busy, long Total)> ParseCpuTimes(IEnumerable<string> lines)
+    public static IReadOnlyDictionary<int, CpuTime> ParseCpuTimes(IEnumerable<string> lines)
     {
-        var result = new Dictionary<int, (long, long)>();
+        var result = new Dictionary<int, CpuTime>();
         foreach (var line in lines)
         {
             if (!line.StartsWith("cpu", StringComparison.Ordinal) || !char.IsAsciiDigit(line[3])) continue;
@@ -177,15 +177,25 @@ public static class ProcFs
             var values = parts[1..].Select(long.Parse).ToArray();
             long idle = values[3] + values[4]; // idle + iowait
             long total = values.Take(8).Sum();  // guest time is already inside user
-            result[int.Parse(parts[0][3..])] = (total - idle, total);
+            result[int.Parse(parts[0][3..])] = new(total - idle, total, values.Length > 7 ? values[7] : 0);
         }
         return result;
     }
 
-    public static double BusyFraction(IReadOnlyDictionary<int, (long Busy, long Total)> before,
-        IReadOnlyDictionary<int, (long Busy, long Total)> after, int cpu)
+    /// <summary>The share of the time between two readings that <paramref name="cpu"/> was busy (stolen time counts as busy: the core was wanted).</summary>
+    public static double BusyFraction(IReadOnlyDictionary<int, CpuTime> before, IReadOnlyDictionary<int, CpuTime> after, int cpu) =>
+        Fraction(before, after, cpu, t => t.Busy);
+
+    /// <summary>The share of the time between two readings that the hypervisor ran something else on <paramref name="cpu"/> while this machine wanted it.</summary>
+    public static double StealFraction(IReadOnlyDictionary<int, CpuTime> before, IReadOnlyDictionary<int, CpuTime> after, int cpu) =>
+        Fraction(before, after, cpu, t => t.Steal);
+
+    private static double Fraction(IReadOnlyDictionary<int, CpuTime> before, IReadOnlyDictionary<int, CpuTime> after, int cpu, Func<CpuTime, long> part)
     {
         if (!before.TryGetValue(cpu, out var b) || !after.TryGetValue(cpu, out var a) || a.Total == b.Total) return 0;
-        return (double)(a.Busy - b.Busy) / (a.Total - b.Total);
+        return (double)(part(a) - part(b)) / (a.Total - b.Total);
     }
 }
+
+/// <summary>One CPU's jiffies from /proc/stat: busy (steal included), all of them, and stolen by the hypervisor.</summary>
+public readonly record struct CpuTime(long Busy, long Total, long Steal);

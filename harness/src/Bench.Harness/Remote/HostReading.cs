@@ -9,7 +9,7 @@ namespace Bench.Harness.Remote;
 /// network namespace's on the test bed), with the kernel's input-backlog drops and its boot id
 /// (test-bed hosts share one kernel, so its drops are counted once), and its sockets in TIME_WAIT.
 /// </summary>
-public sealed record HostReading(ProcessUsage? Group, IReadOnlyDictionary<int, (long Busy, long Total)> Cpus, TcpCounters Counters, string BootId = "",
+public sealed record HostReading(ProcessUsage? Group, IReadOnlyDictionary<int, CpuTime> Cpus, TcpCounters Counters, string BootId = "",
     int TimeWait = 0)
 {
     // Fields after "pid (comm) ": 3 pgrp, 12 utime, 13 stime, 14 cutime, 15 cstime (awk's numbering). cat goes on past processes that ended.

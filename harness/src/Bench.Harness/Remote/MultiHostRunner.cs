@@ -185,17 +185,18 @@ public sealed class MultiHostRunner(MultiHost hosts, RunSettings settings, Resul
             total += counters with { BacklogDrops = backlog };
             var cpu = int.Parse(h.Cpus.Split(',', '-')[0], CultureInfo.InvariantCulture);
             var busy = Math.Round(ProcFs.BusyFraction(b.Cpus, a.Cpus, cpu), 3);
+            var steal = Math.Round(ProcFs.StealFraction(b.Cpus, a.Cpus, cpu), 3);
             var usage = a.Group is { } ga && b.Group is { } gb ? (User: ga.UserMs - gb.UserMs, Sys: ga.SystemMs - gb.SystemMs, Peak: ga.PeakRssKb) : default;
             // A client has exited by its last RESULT line: its CPU is its own report over its window, its memory as read at MEASURING.
             if (results.FirstOrDefault(r => r.Client.Host == h) is { Result.WindowUsage: { } window })
                 usage = (window.UserMs, window.SystemMs, b.Group?.PeakRssKb ?? 0);
             if (h == ServerHost)
             {
-                (row.ServerUserMs, row.ServerSysMs, row.ServerPeakRssKb, row.ServerCoreBusy) = (usage.User, usage.Sys, usage.Peak, busy);
+                (row.ServerUserMs, row.ServerSysMs, row.ServerPeakRssKb, row.ServerCoreBusy, row.ServerCoreSteal) = (usage.User, usage.Sys, usage.Peak, busy, steal);
             }
             else if (clients.FirstOrDefault(c => c.Host == h) is { } c && usage.Peak > 0)
                 row.ClientPeakRssKb = Math.Max(row.ClientPeakRssKb ?? 0, usage.Peak);
-            if (h != ServerHost) row.ClientCoreBusy = Math.Max(row.ClientCoreBusy ?? 0, busy);
+            if (h != ServerHost) (row.ClientCoreBusy, row.ClientCoreSteal) = (Math.Max(row.ClientCoreBusy ?? 0, busy), Math.Max(row.ClientCoreSteal ?? 0, steal));
             parts.Add(string.Create(CultureInfo.InvariantCulture,
                 $"{h.Name}: cpu {usage.User + usage.Sys:F0} ms, peak {usage.Peak} kB, core {busy:F2} busy, retrans {counters.RetransSegs}, syn_retrans {counters.SynRetrans}, listen_overflows {counters.ListenOverflows}, backlog_drops {counters.BacklogDrops}"));
         }

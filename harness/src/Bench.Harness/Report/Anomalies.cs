@@ -28,6 +28,11 @@ public static class Anomalies
                          (link.Share >= LinkBound
                              ? "(TCP/IP and Ethernet headers take most of the rest): the link's rate, not the server, sets this figure."
                              : "(headers included it would still be short of it): the link is not what limits this figure.");
+        var serverSteal = e.Runs.Max(r => r.ServerCoreSteal ?? 0);
+        var clientSteal = e.Runs.Max(r => r.ClientCoreSteal ?? 0);
+        if (Math.Max(serverSteal, clientSteal) >= NoticeableSteal)
+            yield return Invariant($"The hypervisor took up to {serverSteal * 100:0}% of the server's core and {clientSteal * 100:0}% of the client's in these runs (steal): ") +
+                         "this machine's cores were not all its own, so these figures are lower and noisier than the code's; compare rows from runs without this note.";
         if (e.Bound == Run.Bottleneck.Client)
             yield return $"The load generator's core ({e.Generator}) was saturated and the server's was not: this figure is the load generator's limit, not the server's.";
         if (e.Bound == Run.Bottleneck.Both)
@@ -38,6 +43,9 @@ public static class Anomalies
             yield return Invariant($"The repeats spread by {wall.RelativeSpread * 100:0}% of the median: differences smaller than that are noise.");
         foreach (var status in e.Statuses) yield return status;
     }
+
+    /// <summary>A core's share of a run stolen by the hypervisor from which the summary says so: above the noise of a quiet VM.</summary>
+    public const double NoticeableSteal = 0.05;
 
     /// <summary>Payload at this share of a rate-limited link's rate or more: the rest is headers (a 1448-byte segment in a 1514-byte frame is 95.6%), so the link is full.</summary>
     public const double LinkBound = 0.85;

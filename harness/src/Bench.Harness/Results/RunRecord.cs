@@ -73,6 +73,10 @@ public sealed class RunRecord
     [Name("host_usage")] public string HostUsage { get; set; } = "";
     /// <summary>Packets the kernel dropped at its per-CPU input backlog during the run (/proc/net/softnet_stat); a multi-host run counts each kernel once.</summary>
     [Name("backlog_drops")] public long? BacklogDrops { get; set; }
+    /// <summary>The share of the timed window the hypervisor took from the server's core (steal in /proc/stat); inside server_core_busy.</summary>
+    [Name("server_core_steal")] public double? ServerCoreSteal { get; set; }
+    /// <summary>The same for the client's core (multi-host: the most of any client host's).</summary>
+    [Name("client_core_steal")] public double? ClientCoreSteal { get; set; }
 
     public const string InFlightColumn = "in_flight";
 

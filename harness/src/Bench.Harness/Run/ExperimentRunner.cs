@@ -260,7 +260,7 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     }
 
     /// <summary>The server's CPU time and every core's busy time at one instant.</summary>
-    private sealed record UsageSnapshot(ProcessUsage? Server, long? Switches, IReadOnlyDictionary<int, (long Busy, long Total)> Cpus)
+    private sealed record UsageSnapshot(ProcessUsage? Server, long? Switches, IReadOnlyDictionary<int, CpuTime> Cpus)
     {
         public static UsageSnapshot Read(int serverPid) => new(ProcFs.ReadTree(serverPid), ProcFs.ContextSwitches(serverPid), ProcFs.CpuTimes());
     }
@@ -305,13 +305,15 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
             row.Status = RunStatus.Ok;
     }
 
-    private void FillCpu(RunRecord row, IReadOnlyDictionary<int, (long, long)> before, IReadOnlyDictionary<int, (long, long)> after)
+    private void FillCpu(RunRecord row, IReadOnlyDictionary<int, CpuTime> before, IReadOnlyDictionary<int, CpuTime> after)
     {
         // Pinned to one core each, so the first CPU of each set is the one that did the work.
         var serverCpu = FirstCpu(settings.ServerCpus);
         var clientCpu = FirstCpu(settings.ClientCpus);
         row.ServerCoreBusy = Math.Round(ProcFs.BusyFraction(before, after, serverCpu), 3);
         row.ClientCoreBusy = Math.Round(ProcFs.BusyFraction(before, after, clientCpu), 3);
+        row.ServerCoreSteal = Math.Round(ProcFs.StealFraction(before, after, serverCpu), 3);
+        row.ClientCoreSteal = Math.Round(ProcFs.StealFraction(before, after, clientCpu), 3);
         row.Bound = serverCpu == clientCpu ? "shared-core" : Bottleneck.Classify(row.ServerCoreBusy.Value, row.ClientCoreBusy.Value);
         row.ServerCpuUsPerReq = PerRequestUs(row.ServerUserMs + row.ServerSysMs, row.Ok);
         row.ClientCpuUsPerReq = PerRequestUs(row.ClientUserMs + row.ClientSysMs, row.Ok);
