@@ -43,6 +43,20 @@ public class SoakTests
         Assert.Equal(54, trend.Growth, 0); // 540 s after the warm-up at 0.1 a second
     }
 
+    [Theory]
+    [InlineData("cpp-epoll", "persistent", "cpp-epoll")]
+    [InlineData("csharp-grpc", "grpc-unary", "csharp-grpc")]
+    [InlineData("go-grpc", "grpc-unary", "csharp-grpc")]      // no client of its own: the one load client
+    [InlineData("python-grpc", "grpc-unary", "csharp-grpc")]
+    public void a_soak_loads_a_server_with_its_own_client_or_else_the_one_the_suite_loads_it_with(string server, string workload, string client)
+    {
+        var impl = Repo.Catalog.Select([server])[0];
+        var cell = SoakCommand.Cell(Repo.Catalog, impl, impl.Workloads.Single(w => w.Name == workload), connections: 1000);
+        Assert.NotNull(cell);
+        Assert.Equal((server, client, 1000), (cell.Server.Name, cell.Load.Client!.Name, cell.Connections));
+        Assert.True(cell.InFlight >= 1000, $"{cell.InFlight} in flight over 1000 connections");
+    }
+
     private static async Task<(int Exit, string Report)> SoakAsync(string serverScript)
     {
         using var dir = new TempDir();

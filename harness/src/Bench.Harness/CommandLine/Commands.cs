@@ -200,10 +200,8 @@ public static class Commands
         var impl = catalog.Select([name])[0];
         var workload = WorkloadOf(impl, workloadName);
         if (!workload.IsTimed) throw new UsageException($"a soak holds connections: {name} needs a timed workload (it runs {string.Join(", ", impl.Workloads)})");
-        // The suite's own cell for this server with its own client: its transport, connections and calls in flight.
-        var options = new SuiteOptions { Only = [name], Workloads = [workload.Name], Connections = connections is { } c ? [c] : null, OpenLoop = false, LoadTools = [] };
-        var e = SuitePlan.Build(catalog, options).Select(p => p.Experiment).FirstOrDefault(x => x.Load.Client == impl)
-            ?? throw new UsageException($"{name} has no server and client of its own for {workload.Name}");
+        var e = Soak.SoakCommand.Cell(catalog, impl, workload, connections)
+            ?? throw new UsageException($"{name} has no client of its own for {workload.Name}, and the suite loads it with none");
         if (!PlanIsRunnable([new PlannedExperiment(e)], new RunSettings(ServerCpus: settings.ServerCpus, ClientCpus: settings.ClientCpus), build: true)) return 2;
         if (!await BuildStage.EnsureBuiltAsync(root, [.. e.Implementations.Distinct()], cancel)) return 1;
         return await Soak.SoakCommand.RunAsync(e, settings, Path.Combine(results, "soak"), cancel);

@@ -65,8 +65,9 @@ public static class HelpText
                                    half-close, resets, N idle connections, a slow reader, empty
                                    connections) and print a table of cases; exit 1 if any failed
           soak NAME [--minutes M] [--connections N] [--workload W] [--interval S] [--run-seconds S]
-                                   hold NAME's server under its own client for M minutes (default
-                                   30) with churn (two clients of N/2 connections each, restarting
+                                   hold NAME's server under its own client (a gRPC server without
+                                   one: the suite's gRPC load client) for M minutes (default 30)
+                                   with churn (two clients of N/2 connections each, restarting
                                    every S s, default 10, half a run apart), sample its memory,
                                    descriptors and threads every S s (default 2) into
                                    results/soak/<run-id>/, chart them, exit 1 on a leak (a steady

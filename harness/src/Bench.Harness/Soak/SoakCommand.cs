@@ -1,11 +1,13 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
+using Bench.Harness.Catalog;
 using Bench.Harness.LoadTools;
 using Bench.Harness.Machine;
 using Bench.Harness.Processes;
 using Bench.Harness.Results;
 using Bench.Harness.Run;
+using Bench.Harness.Workloads;
 using ScottPlot;
 
 namespace Bench.Harness.Soak;
@@ -27,12 +29,26 @@ public static class SoakCommand
     /// <summary>One run of a client: when it ended, what it reported.</summary>
     private sealed record ClientRun(double EndSeconds, int Client, long Ok, long Failed, double ReqPerS, string Problem);
 
+    /// <summary>
+    /// The suite's own cell for this server under a client (its transport, connections and calls in flight): its own
+    /// client where it has one, else the one the suite loads it with (a gRPC server without a client: the one load
+    /// client for them all); null when the suite runs no client against it.
+    /// </summary>
+    public static Experiment? Cell(ImplementationCatalog catalog, Implementation server, Workload workload, int? connections)
+    {
+        var options = new SuiteOptions { Only = [server.Name], Workloads = [workload.Name], Connections = connections is { } c ? [c] : null, OpenLoop = false, LoadTools = [] };
+        // Calls multiplexed over connections: as many in flight as connections at least, so every connection is held busy.
+        if (workload.Multiplexes && connections is { } n) options = options with { InFlight = Math.Max(options.InFlight, n) };
+        var cells = SuitePlan.Build(catalog, options).Select(p => p.Experiment).Where(x => x.Server == server && x.Load.Client is not null).ToList();
+        return cells.FirstOrDefault(x => x.Load.Client == server) ?? cells.FirstOrDefault();
+    }
+
     public static async Task<int> RunAsync(Experiment e, SoakSettings s, string resultsRoot, CancellationToken cancel)
     {
         var (runId, dir) = SuiteRunner.NewResultSet(resultsRoot);
         var clients = e.Workload.OnePeerAtATime ? 1 : 2;
         // Each client carries its share of the load: together they hold the experiment's.
-        var share = e.Workload.Multiplexes ? e with { InFlight = Math.Max(1, e.InFlight / clients) } : e with { Connections = Math.Max(1, e.Connections / clients), InFlight = Math.Max(1, e.Connections / clients) };
+        var share = e with { Connections = Math.Max(1, e.Connections / clients), InFlight = Math.Max(1, (e.Workload.Multiplexes ? e.InFlight : e.Connections) / clients) };
         share = share with { DurationS = s.RunSeconds };
         Console.Error.WriteLine($"bench: soak {runId}: {e.Server.Name} for {s.Duration.TotalMinutes:0.#} min under {clients} overlapping {e.Load.Name} client(s) of {share} each; results in {dir}");
 
