@@ -1,5 +1,5 @@
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
+using Bench.CommandLine;
 
 namespace Bench.Echo;
 
@@ -62,9 +62,9 @@ public sealed class AcceptBackoff
 
     private static int ConnectionBudget()
     {
-        if (getrlimit(RlimitNofile, out var limit) != 0 || limit.Current > int.MaxValue) return int.MaxValue;
+        if (FileLimit.Soft() is not { } soft || soft > int.MaxValue) return int.MaxValue;
         int open = Directory.GetFiles("/proc/self/fd").Length;
-        return Math.Max(1, (int)limit.Current - open - Reserve);
+        return Math.Max(1, (int)soft - open - Reserve);
     }
 
     /// <summary>
@@ -129,16 +129,4 @@ public sealed class AcceptBackoff
         SocketError.NoBufferSpaceAvailable => "no buffer space (ENOBUFS)",
         _ => $"{error} (how .NET reports ENOMEM on Linux)",
     };
-
-    private const int RlimitNofile = 7;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private struct RLimit
-    {
-        public ulong Current;
-        public ulong Max;
-    }
-
-    [DllImport("libc", SetLastError = true)]
-    private static extern int getrlimit(int resource, out RLimit limit);
 }

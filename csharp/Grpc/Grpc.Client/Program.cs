@@ -17,7 +17,7 @@ catch (UsageException e)
     return CommandArguments.ReportUsageError("csharp-grpc-client", e);
 }
 
-FileLimit.RaiseTo(settings.InFlight + settings.Connections + 1024);
+FileLimit.RaiseTo(settings.InFlight + settings.Connections + 1024, "csharp-grpc-client");
 using var interrupt = new CancellationTokenSource();
 var bench = new Workbench(settings);
 await using ILoadEngine engine = settings.Engine == EngineKind.Lean ? new LeanEngine(bench) : new GrpcNetEngine(bench);
