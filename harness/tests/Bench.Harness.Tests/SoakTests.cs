@@ -41,6 +41,21 @@ public class SoakTests
         var trend = LeakDetector.Judge("fds", "", rising, 60, floor: 8, share: 0.05);
         Assert.True(trend.Leaks, $"growth {trend.Growth}, p {trend.P}");
         Assert.Equal(54, trend.Growth, 0); // 540 s after the warm-up at 0.1 a second
+        Assert.Equal(27, trend.LastHalfGrowth, 0);
+    }
+
+    [Fact]
+    public void a_heap_that_rises_to_its_size_and_then_swings_there_settles_and_does_not_leak()
+    {
+        // csharp-pipelines at 1,000 connections: grows for eight minutes, then a collection saw tooth around its level.
+        var heap = Enumerable.Range(0, 450).Select(i => (i * 2.0, Math.Min(i * 2.0, 480) * 5 + (i % 30 < 15 ? 0 : 800))).ToList();
+        var trend = LeakDetector.Judge("resident memory", "MiB", heap, 60, floor: 4, share: 0.05);
+        Assert.True(trend.Settled, $"growth {trend.Growth} p {trend.P}, second half {trend.LastHalfGrowth} p {trend.LastHalfP}");
+        Assert.False(trend.Leaks);
+        Assert.Equal("rose, then settled", trend.Verdict);
+        // The same rise that goes on at a tenth of its pace is a leak.
+        var leak = heap.Select(p => (p.Item1, p.Item2 + p.Item1)).ToList();
+        Assert.True(LeakDetector.Judge("resident memory", "MiB", leak, 60, floor: 4, share: 0.05).Leaks);
     }
 
     [Theory]

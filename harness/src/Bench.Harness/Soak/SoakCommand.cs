@@ -144,8 +144,10 @@ public static class SoakCommand
         var md = new StringBuilder();
         var leaks = trends.Where(t => t.Leaks).Select(t => t.Figure).ToList();
         var failed = runs.Where(r => r.Failed > 0 || r.Problem.Length > 0).ToList();
+        var settled = trends.Where(t => t.Settled).Select(t => t.Figure).ToList();
         var verdict = died is not null ? $"**the server died**: {died}"
             : leaks.Count > 0 ? $"**leaks**: {string.Join(", ", leaks)} grew steadily after the warm-up"
+            : settled.Count > 0 ? $"no leak: {string.Join(", ", settled)} rose after the warm-up and then settled"
             : "no leak: nothing grew steadily after the warm-up";
         md.AppendLine($"## Soak: {e.Server.Name}, {s.Duration.TotalMinutes:0.#} min");
         md.AppendLine();
@@ -153,10 +155,10 @@ public static class SoakCommand
         md.AppendLine();
         md.AppendLine(Invariant($"Load: {clients} overlapping {e.Load.Name} client(s) ({e.Workload.Name} over {e.Transport}, {s.RunSeconds:0.#} s runs, so connections close and reopen every {s.RunSeconds / clients:0.#} s while the others stay), server on cpu {s.ServerCpus}, clients on cpu {s.ClientCpus}; footprint read every {s.Interval.TotalSeconds:0.#} s; the first {warmup:F0} s are warm-up."));
         md.AppendLine();
-        md.AppendLine("| figure | after warm-up | at the end | growth after warm-up (Theil-Sen) | allowed | trend p (Mann-Kendall) | verdict |");
-        md.AppendLine("|---|---|---|---|---|---|---|");
+        md.AppendLine("| figure | after warm-up | at the end | growth after warm-up (Theil-Sen) | allowed | trend p (Mann-Kendall) | growth over the second half | its p | verdict |");
+        md.AppendLine("|---|---|---|---|---|---|---|---|---|");
         foreach (var t in trends)
-            md.AppendLine(Invariant($"| {t.Figure} | {t.AtStart:0.#} {t.Unit} | {t.AtEnd:0.#} {t.Unit} | {t.Growth:+0.#;-0.#;0} {t.Unit} | {t.Allowed:0.#} {t.Unit} | {t.P:0.####} | {(t.Leaks ? "**leaks**" : t.Samples < LeakDetector.MinimumSamples ? "too few samples" : "steady")} |"));
+            md.AppendLine(Invariant($"| {t.Figure} | {t.AtStart:0.#} {t.Unit} | {t.AtEnd:0.#} {t.Unit} | {t.Growth:+0.#;-0.#;0} {t.Unit} | {t.Allowed:0.#} {t.Unit} | {t.P:0.####} | {t.LastHalfGrowth:+0.#;-0.#;0} {t.Unit} | {t.LastHalfP:0.####} | {t.Verdict} |"));
         md.AppendLine();
         if (runs.Count > 0)
         {
@@ -166,7 +168,7 @@ public static class SoakCommand
             md.AppendLine();
         }
         foreach (var r in failed.Take(5)) md.AppendLine(Invariant($"- client {r.Client} run ending at {r.EndSeconds:F0} s: {r.Failed} failed {r.Problem}"));
-        md.AppendLine("A series leaks when, after the warm-up, it rises steadily (Mann-Kendall p < 0.01) and its Theil-Sen line grows by more than allowed (4 MiB or 5% of memory, 8 or 5% of descriptors, 4 or 10% of threads). footprint.csv and clients.csv hold every sample.");
+        md.AppendLine("A series rises when, after the warm-up, it trends up (Mann-Kendall p < 0.01) and its Theil-Sen line grows by more than allowed (4 MiB or 5% of memory, 8 or 5% of descriptors, 4 or 10% of threads). It leaks when its second half is still rising too (p < 0.01, by more than half the allowance): a leak grows for as long as the server runs, while a heap or a pool that takes minutes to reach its size rises and then settles. footprint.csv and clients.csv hold every sample.");
         md.AppendLine();
         foreach (var chart in Charts(dir, footprint, runs, clients, warmup, caption)) md.AppendLine($"![{chart}]({chart})");
         var path = Path.Combine(dir, "soak.md");
