@@ -18,6 +18,11 @@ catch (UsageException e)
 }
 
 FileLimit.RaiseTo(settings.InFlight + settings.Connections + 1024, "csharp-grpc-client");
+// The lean engine's reader completes calls inline and sends what they wrote at the end of its
+// batch; with socket completions run on the epoll thread too, a batch of answers becomes a batch
+// of requests on one thread, as in h2load's event loop. By hand against cpp-grpc, go-grpc and
+// rust-h2 it cut the client's CPU per call by 15-35%. Read once, before the first socket.
+if (settings.Engine == EngineKind.Lean) Environment.SetEnvironmentVariable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS", "1");
 using var interrupt = new CancellationTokenSource();
 var bench = new Workbench(settings);
 await using ILoadEngine engine = settings.Engine == EngineKind.Lean ? new LeanEngine(bench) : new GrpcNetEngine(bench);

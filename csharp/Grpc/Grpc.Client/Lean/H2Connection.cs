@@ -39,6 +39,7 @@ sealed class H2Connection : IAsyncDisposable
     private ByteWriter _pending = new(64 << 10);
     private ByteWriter _sending = new(64 << 10);
     private bool _flushing;
+    private bool _reading; // the reader is handling a batch of frames, and flushes what they brought at its end
     private int _nextStreamId = 1;
     private int _active; // streams counted against the server's MAX_CONCURRENT_STREAMS
     private readonly Dictionary<int, H2Stream> _streams = new();
@@ -315,11 +316,25 @@ sealed class H2Connection : IAsyncDisposable
         {
             // A dead connection still flushes once: what is pending (our GOAWAY) goes out, then the socket closes.
             if (_flushing || (_pending.Length == 0 && _dead is null)) return;
+            // Mid-batch, the reader flushes at the batch's end: every request the batch's answers
+            // led to goes out in one send, from the reader's thread, with no thread to wake.
+            if (_reading && _dead is null) return;
             _flushing = true;
         }
-        // Queued, not run here: whoever appended (often the reader, mid-batch) goes on appending,
-        // and the flush picks up the whole batch.
+        // Queued, not run here: whoever appended goes on appending, and the flush picks up the lot.
         ThreadPool.UnsafeQueueUserWorkItem(static c => _ = c.FlushLoopAsync(), this, preferLocal: true);
+    }
+
+    /// <summary>The reader's end of a batch: sends what it brought, inline while the socket takes it at once.</summary>
+    private void FlushReadBatch()
+    {
+        lock (_lock)
+        {
+            _reading = false;
+            if (_flushing || _pending.Length == 0) return;
+            _flushing = true;
+        }
+        _ = FlushLoopAsync();
     }
 
     private async Task FlushLoopAsync()
@@ -383,6 +398,7 @@ sealed class H2Connection : IAsyncDisposable
                         : $"the server closed the connection in the middle of a frame ({partial} bytes of it arrived)");
                 }
                 end += n;
+                lock (_lock) _reading = true;
                 while (end - start >= 9)
                 {
                     var length = buffer[start] << 16 | buffer[start + 1] << 8 | buffer[start + 2];
@@ -401,12 +417,13 @@ sealed class H2Connection : IAsyncDisposable
                 {
                     lock (_lock) WriteWindowUpdate(0, (int)_receiveUnacked);
                     _receiveUnacked = 0;
-                    ScheduleFlush();
                 }
+                FlushReadBatch();
             }
         }
         catch (Exception e)
         {
+            lock (_lock) _reading = false;
             Die(e);
         }
     }
