@@ -19,7 +19,7 @@ public class SoakTests
         Assert.Contains("kept.append", leaky);
         var (exit, report) = await SoakAsync(leaky);
         Assert.True(exit == 1, report);
-        Assert.Contains("**leaks**: resident memory, open descriptors grew steadily", report);
+        Assert.Contains("**leaks: resident memory, open descriptors grew steadily", report);
     }
 
     [Fact]

@@ -145,8 +145,8 @@ public static class SoakCommand
         var leaks = trends.Where(t => t.Leaks).Select(t => t.Figure).ToList();
         var failed = runs.Where(r => r.Failed > 0 || r.Problem.Length > 0).ToList();
         var settled = trends.Where(t => t.Settled).Select(t => t.Figure).ToList();
-        var verdict = died is not null ? $"**the server died**: {died}"
-            : leaks.Count > 0 ? $"**leaks**: {string.Join(", ", leaks)} grew steadily after the warm-up"
+        var verdict = died is not null ? $"the server died: {died}"
+            : leaks.Count > 0 ? $"leaks: {string.Join(", ", leaks)} grew steadily after the warm-up"
             : settled.Count > 0 ? $"no leak: {string.Join(", ", settled)} rose after the warm-up and then settled"
             : "no leak: nothing grew steadily after the warm-up";
         md.AppendLine($"## Soak: {e.Server.Name}, {s.Duration.TotalMinutes:0.#} min");
