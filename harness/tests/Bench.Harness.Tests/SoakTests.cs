@@ -53,7 +53,7 @@ public class SoakTests
         Assert.True(trend.Settled, $"growth {trend.Growth} p {trend.P}, second half {trend.LastHalfGrowth} p {trend.LastHalfP}");
         Assert.False(trend.Leaks);
         Assert.Equal("rose, then settled", trend.Verdict);
-        // The same rise that goes on at a tenth of its pace is a leak.
+        // The same series with a steady 1 MiB a second on top (a fifth of the first rise's pace) is a leak.
         var leak = heap.Select(p => (p.Item1, p.Item2 + p.Item1)).ToList();
         Assert.True(LeakDetector.Judge("resident memory", "MiB", leak, 60, floor: 4, share: 0.05).Leaks);
     }
