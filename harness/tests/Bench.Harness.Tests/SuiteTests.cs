@@ -61,6 +61,43 @@ public class SuiteTests
     }
 
     [Fact]
+    public void cells_put_every_load_of_one_server_together_and_an_open_loop_alone()
+    {
+        var plan = SuitePlan.Build(Repo.Catalog, new SuiteOptions { Only = ["csharp", "csharp-grpc", "csharp-grpc-defaults"], Connections = [50] });
+        var cells = SuitePlan.Cells(plan);
+        Assert.Equal(plan.Count, cells.Sum(c => c.Count));
+        // The plan lists h2load's cells after every own-client one; a cell holds both loads of a server.
+        foreach (var server in new[] { "csharp-grpc", "csharp-grpc-defaults" })
+        {
+            var cell = Assert.Single(cells, c => c[0].Experiment.Server.Name == server && c[0].Experiment.Workload.Name == "grpc-unary" && c[0].Experiment.Transport == Transports.Tcp);
+            Assert.Equal(["csharp-grpc", "h2load"], cell.Select(p => p.Experiment.Load.Name));
+        }
+        Assert.All(cells.Where(c => c.Any(p => p.RateFrom is not null)), c => Assert.Single(c));
+        Assert.All(cells, c => Assert.Single(c.Select(p => (p.Experiment.Server, p.Experiment.Workload, p.Experiment.Connections, p.Experiment.Payload)).Distinct()));
+    }
+
+    [Fact]
+    public async Task a_suite_interleaves_the_repeats_of_the_loads_of_one_server()
+    {
+        Assert.True(LoadTools.H2Load.IsInstalled, "h2load is missing: scripts/setup.sh installs nghttp2-client");
+        using var results = new TempDir();
+        await Repo.BuiltAsync("csharp-grpc");
+        var plan = SuitePlan.Build(Repo.Catalog, new SuiteOptions { Only = ["csharp-grpc"], Workloads = ["grpc-unary"], Connections = [2], InFlight = 8, DurationS = 0.3 })
+            .Where(p => p.Experiment.Transport == Transports.Tcp).ToList();
+        Assert.Equal(["csharp-grpc", "h2load"], plan.Select(p => p.Experiment.Load.Name));
+
+        var exit = await SuiteRunner.RunAsync(Repo.Root, plan, new RunSettings(Repeats: 3, Warmups: 1, SteadyWarmupCap: TimeSpan.Zero), results.Path, build: false, CancellationToken.None);
+
+        Assert.Equal(0, exit);
+        var rows = ResultsCsv.Read(Path.Combine(results.Path, "latest", "runs.csv"));
+        Assert.All(rows, r => Assert.True(r.Status == RunStatus.Ok, r.Error));
+        // Forward in odd rounds, backward in even ones, each row written as its run ends.
+        Assert.Equal([("csharp-grpc", 1), ("h2load", 1), ("h2load", 2), ("csharp-grpc", 2), ("csharp-grpc", 3), ("h2load", 3)],
+            rows.Select(r => (r.Generator, r.Repeat)));
+        Assert.Equal(rows.OrderBy(r => r.Timestamp), rows);
+    }
+
+    [Fact]
     public void workload_option_selects_echo_and_variant_workloads_alike()
     {
         var grpc = SuitePlan.Build(Repo.Catalog, new SuiteOptions

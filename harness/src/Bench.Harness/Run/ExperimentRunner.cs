@@ -37,6 +37,58 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     }
 
     /// <summary>
+    /// Runs experiments that differ only in what loads the server (its own client, h2load, the
+    /// reference client) as one cell, so their ratio is paired: each gets its own server, verified
+    /// and warmed up as in <see cref="RunAsync"/>, then their repeats take turns, forward in odd
+    /// rounds and backward in even ones, each idle server paused with SIGSTOP so it takes no CPU.
+    /// Drift of the machine over the minutes a cell takes (another tenant's steal) then falls on
+    /// every load alike instead of on whichever ran last.
+    /// </summary>
+    public async Task<IReadOnlyList<RunRecord>> RunCellAsync(IReadOnlyList<Experiment> cell, CancellationToken cancel)
+    {
+        if (cell.Count == 1) return await RunAsync(cell[0], cancel);
+        var rows = new List<RunRecord>();
+        var sessions = new List<ServerSession>();
+        try
+        {
+            foreach (var e in cell)
+            {
+                var (session, failed) = await PrepareAsync(e, cancel);
+                rows.AddRange(failed);
+                if (session is null) continue;
+                session.Server.Process.Pause();
+                sessions.Add(session);
+            }
+            for (var r = 1; r <= settings.Repeats; r++)
+                foreach (var session in r % 2 == 1 ? [.. sessions] : Enumerable.Reverse(sessions).ToList())
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    session.Server.Process.Resume();
+                    var row = await MeasureAsync(session, r, cancel);
+                    rows.Add(row);
+                    session.Server.Process.Pause();
+                    if (row.Status != RunStatus.ServerFailed) continue;
+                    sessions.Remove(session);
+                    await session.DisposeAsync();
+                }
+            foreach (var session in sessions)
+            {
+                session.Server.Process.Resume();
+                await StopAsync(session);
+            }
+        }
+        finally
+        {
+            foreach (var session in sessions)
+            {
+                session.Server.Process.Resume();
+                await session.DisposeAsync();
+            }
+        }
+        return rows;
+    }
+
+    /// <summary>
     /// Starts the experiment's server pinned, waits for its ready line, verifies it (as its
     /// workload says) and warms it up. Null with the rows that say why when it cannot be
     /// measured (a limit of the machine, a server that did not start, failed the check or died

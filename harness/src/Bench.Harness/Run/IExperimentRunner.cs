@@ -8,6 +8,17 @@ public interface IExperimentRunner
     /// <summary>Runs and records every repeat of the experiment; returns the rows written.</summary>
     Task<IReadOnlyList<RunRecord>> RunAsync(Experiment e, CancellationToken cancel);
 
+    /// <summary>
+    /// Runs experiments that differ only in what loads the server, and returns their rows. This
+    /// one runs them one after another; <see cref="ExperimentRunner"/> interleaves their repeats.
+    /// </summary>
+    async Task<IReadOnlyList<RunRecord>> RunCellAsync(IReadOnlyList<Experiment> cell, CancellationToken cancel)
+    {
+        var rows = new List<RunRecord>();
+        foreach (var e in cell) rows.AddRange(await RunAsync(e, cancel));
+        return rows;
+    }
+
     /// <summary>Records the one row of an experiment that could not run at all.</summary>
     RunRecord Fail(Experiment e, string status, string error);
 }

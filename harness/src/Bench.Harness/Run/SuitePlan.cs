@@ -60,7 +60,6 @@ public sealed record PlannedExperiment(Experiment Experiment, Experiment? RateFr
     }
 }
 
-/// <summary>What a workload plans from: the chosen implementations and the options.</summary>
 /// <summary>What a workload plans from: the implementations chosen, the options, and the whole catalog (for a load client not chosen itself).</summary>
 public sealed record SuitePlanContext(IReadOnlyList<Implementation> Chosen, SuiteOptions Options, ImplementationCatalog Catalog)
 {
@@ -82,4 +81,19 @@ public static class SuitePlan
         if (o.Matrix) return Workload.All.SelectMany(w => w.PlanMatrix(context)).ToList();
         return Workload.All.Where(o.Wants).SelectMany(w => w.Plan(context)).ToList();
     }
+
+    /// <summary>
+    /// The plan in cells: experiments that differ only in what loads the server, together, in
+    /// the order each cell first appears, so a suite can interleave their repeats. An open-loop
+    /// experiment whose rate is derived is a cell of its own: its rate comes from its own load's
+    /// closed loop, so it is not the same load as another's.
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyList<PlannedExperiment>> Cells(IReadOnlyList<PlannedExperiment> plan) =>
+        plan.Select((p, at) => (p, key: p.RateFrom is null ? CellKey(p.Experiment) : (object)at))
+            .GroupBy(x => x.key, x => x.p)
+            .Select(IReadOnlyList<PlannedExperiment> (g) => [.. g])
+            .ToList();
+
+    private static object CellKey(Experiment e) =>
+        (e.Server.Name, e.Transport, e.Workload.Name, e.Connections, e.InFlight, e.Payload, e.Rate, e.DurationS);
 }

@@ -32,22 +32,27 @@ public static partial class SuiteRunner
             if (hosts is not null)
                 await File.WriteAllTextAsync(Path.Combine(dir, "hosts.json"), JsonSerializer.Serialize(new { file = hosts.Hosts.Path, link = hosts.Hosts.Link, hosts = hosts.Facts },
                     new JsonSerializerOptions { WriteIndented = true }), cancel);
-            foreach (var planned in plan)
+            foreach (var cell in SuitePlan.Cells(plan))
             {
                 cancel.ThrowIfCancellationRequested();
-                var e = planned.Experiment;
-                if (e.Implementations.Select(i => broken.GetValueOrDefault(i.Folder)).FirstOrDefault(why => why is not null) is { } why)
+                var ready = new List<Experiment>();
+                foreach (var planned in cell)
                 {
-                    // An open-loop rate still to be derived (NaN) was never set: recorded as 0, as before.
-                    rows.Add(runner.Fail(planned.RateFrom is null ? e : e with { Rate = 0 }, RunStatus.BuildFailed, why));
-                    continue;
+                    var e = planned.Experiment;
+                    if (e.Implementations.Select(i => broken.GetValueOrDefault(i.Folder)).FirstOrDefault(why => why is not null) is { } why)
+                    {
+                        // An open-loop rate still to be derived (NaN) was never set: recorded as 0, as before.
+                        rows.Add(runner.Fail(planned.RateFrom is null ? e : e with { Rate = 0 }, RunStatus.BuildFailed, why));
+                        continue;
+                    }
+                    if (planned.RateFrom is not null)
+                    {
+                        if (planned.DerivedRate(rows) is not { } rate) { progress.Note($"{e}: no closed-loop rate to derive the open-loop rate from; skipped"); continue; }
+                        e = e with { Rate = rate };
+                    }
+                    ready.Add(e);
                 }
-                if (planned.RateFrom is not null)
-                {
-                    if (planned.DerivedRate(rows) is not { } rate) { progress.Note($"{e}: no closed-loop rate to derive the open-loop rate from; skipped"); continue; }
-                    e = e with { Rate = rate };
-                }
-                rows.AddRange(await runner.RunAsync(e, cancel));
+                if (ready.Count > 0) rows.AddRange(await runner.RunCellAsync(ready, cancel));
             }
         }
         catch (OperationCanceledException)
