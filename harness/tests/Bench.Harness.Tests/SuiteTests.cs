@@ -98,6 +98,41 @@ public class SuiteTests
     }
 
     [Fact]
+    public void paired_servers_share_a_cell_for_each_shape_of_load()
+    {
+        var plan = SuitePlan.Build(Repo.Catalog, new SuiteOptions { Only = ["csharp-grpc", "csharp-grpc-defaults"], Workloads = ["grpc-unary"], Connections = [2], Payloads = [100, 65536] });
+        var cells = SuitePlan.Cells(plan, acrossServers: true);
+        Assert.Equal(plan.Count, cells.Sum(c => c.Count));
+        foreach (var payload in new[] { 100, 65536 })
+        {
+            var cell = Assert.Single(cells, c => c[0].Experiment.Transport == Transports.Tcp && c[0].Experiment.Payload == payload);
+            Assert.Equal([("csharp-grpc", "csharp-grpc"), ("csharp-grpc", "h2load"), ("csharp-grpc-defaults", "csharp-grpc"), ("csharp-grpc-defaults", "h2load")],
+                cell.Select(p => (p.Experiment.Server.Name, p.Experiment.Load.Name)).Order());
+        }
+        Assert.All(cells, c => Assert.Single(c.Select(p => (p.Experiment.Transport, p.Experiment.Workload, p.Experiment.Connections, p.Experiment.Payload)).Distinct()));
+    }
+
+    [Fact]
+    public async Task paired_servers_take_turns_and_each_server_of_a_name_has_its_own_socket()
+    {
+        using var results = new TempDir();
+        await Repo.BuiltAsync("csharp-grpc");
+        var plan = SuitePlan.Build(Repo.Catalog, new SuiteOptions { Only = ["csharp-grpc", "csharp-grpc-defaults"], Workloads = ["grpc-unary"], Connections = [2], InFlight = 8, DurationS = 0.3 })
+            .Where(p => p.Experiment.Transport == Transports.Unix).ToList();
+        Assert.Equal(["csharp-grpc", "csharp-grpc-defaults"], plan.Select(p => p.Experiment.Server.Name));
+
+        var exit = await SuiteRunner.RunAsync(Repo.Root, plan, new RunSettings(Repeats: 3, Warmups: 1, SteadyWarmupCap: TimeSpan.Zero, PairServers: true), results.Path, build: false, CancellationToken.None);
+
+        Assert.Equal(0, exit);
+        var rows = ResultsCsv.Read(Path.Combine(results.Path, "latest", "runs.csv"));
+        Assert.All(rows, r => Assert.True(r.Status == RunStatus.Ok, r.Error));
+        Assert.Equal([("csharp-grpc", 1), ("csharp-grpc-defaults", 1), ("csharp-grpc-defaults", 2), ("csharp-grpc", 2), ("csharp-grpc", 3), ("csharp-grpc-defaults", 3)],
+            rows.Select(r => (r.Server, r.Repeat)));
+        // Servers of one name kept up at once (the loads of one cell) must not share a socket file.
+        Assert.NotEqual(Bench.Harness.Processes.ServerProcess.Listen(Transports.Unix, "csharp-grpc", results.Path), Bench.Harness.Processes.ServerProcess.Listen(Transports.Unix, "csharp-grpc", results.Path));
+    }
+
+    [Fact]
     public void workload_option_selects_echo_and_variant_workloads_alike()
     {
         var grpc = SuitePlan.Build(Repo.Catalog, new SuiteOptions

@@ -47,6 +47,7 @@ public static class Commands
         var headRevision = a.Positional();
         a.EnsureEmpty();
         if (run.Repeats != 0) throw new UsageException("ab runs each side twice per block: give --blocks, not --repeats");
+        if (run.PairServers) throw new UsageException("ab pairs the two revisions of each experiment; --pair-servers is for a suite");
 
         Ab.Revision revA, revB;
         try
@@ -94,7 +95,8 @@ public static class Commands
             KeepSamples: a.Flag("--keep-samples"),
             SteadyWarmupCap: TimeSpan.FromSeconds(a.Number("--warmup-cap", 0, 3600) ?? (quick ? 3 : 60)),
             ClientWarmupS: a.Number("--client-warmup", 0, 3600) ?? (quick ? 0.5 : 1),
-            CountSyscalls: a.Flag("--syscalls"));
+            CountSyscalls: a.Flag("--syscalls"),
+            PairServers: a.Flag("--pair-servers"));
         if (settings.CountSyscalls && Machine.SyscallCounter.WhyUnavailable() is { } noCount) throw new UsageException($"--syscalls: {noCount}");
         var build = !a.Flag("--no-build");
         var results = Path.GetFullPath(a.Text("--results") ?? Path.Combine(root, "results"));

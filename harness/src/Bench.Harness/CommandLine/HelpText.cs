@@ -115,6 +115,9 @@ public static class HelpText
           --no-build               use what is already built
           --keep-samples           keep the raw latency sample files
           --syscalls               count the server's system calls over each timed window (perf stat; root; costs a little rate)
+          --pair-servers           the servers of one shape of load take turns too, as the loads of one
+                                   server always do, so ratios between servers are paired (slower: every
+                                   server of the shape is kept up at once)
           --results DIR            where result sets go (default results/)
         """;
 }

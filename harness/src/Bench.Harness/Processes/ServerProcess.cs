@@ -25,12 +25,18 @@ public sealed class ServerProcess : IAsyncDisposable
     /// <summary>Listen on loopback, on a port the kernel picks.</summary>
     public static IReadOnlyList<string> Loopback => ContractArguments.Tcp("127.0.0.1", 0);
 
-    /// <summary>The contract's listen arguments for a transport; socket files go in the scratch folder.</summary>
+    private static int socketFiles;
+
+    /// <summary>
+    /// The contract's listen arguments for a transport; socket files go in the scratch folder,
+    /// each server its own: a cell keeps several servers of one name up at once, and a second
+    /// bound to the first one's path would take its clients.
+    /// </summary>
     public static IReadOnlyList<string> Listen(string transport, string name, string scratch) => transport switch
     {
         Transports.Tcp => Loopback,
-        Transports.Unix => ["--unix", Path.Combine(scratch, $"{name}.sock")],
-        Transports.Memif => ["--memif-socket", Path.Combine(scratch, $"{name}.memif.sock")],
+        Transports.Unix => ["--unix", Path.Combine(scratch, $"{name}-{Interlocked.Increment(ref socketFiles)}.sock")],
+        Transports.Memif => ["--memif-socket", Path.Combine(scratch, $"{name}-{Interlocked.Increment(ref socketFiles)}.memif.sock")],
         _ => throw new NotSupportedException($"the harness cannot drive transport '{transport}' yet"),
     };
 

@@ -46,7 +46,8 @@ public sealed record RunSettings(
     TimeSpan? DeadlineSlack = null,
     TimeSpan? SteadyWarmupCap = null,
     double ClientWarmupS = 0,
-    bool CountSyscalls = false)
+    bool CountSyscalls = false,
+    bool PairServers = false)
 {
     /// <summary>The longest a steady-state warm-up may take; zero turns it off (fixed warm-up passes only).</summary>
     public TimeSpan WarmupCap => SteadyWarmupCap ?? TimeSpan.FromSeconds(60);

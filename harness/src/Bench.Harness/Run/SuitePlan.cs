@@ -83,17 +83,18 @@ public static class SuitePlan
     }
 
     /// <summary>
-    /// The plan in cells: experiments that differ only in what loads the server, together, in
-    /// the order each cell first appears, so a suite can interleave their repeats. An open-loop
-    /// experiment whose rate is derived is a cell of its own: its rate comes from its own load's
-    /// closed loop, so it is not the same load as another's.
+    /// The plan in cells: experiments that differ only in what loads the server (and, with
+    /// <paramref name="acrossServers"/>, in which server is loaded), together, in the order each
+    /// cell first appears, so a suite can interleave their repeats. An open-loop experiment whose
+    /// rate is derived is a cell of its own: its rate comes from its own load's closed loop, so
+    /// it is not the same load as another's.
     /// </summary>
-    public static IReadOnlyList<IReadOnlyList<PlannedExperiment>> Cells(IReadOnlyList<PlannedExperiment> plan) =>
-        plan.Select((p, at) => (p, key: p.RateFrom is null ? CellKey(p.Experiment) : (object)at))
+    public static IReadOnlyList<IReadOnlyList<PlannedExperiment>> Cells(IReadOnlyList<PlannedExperiment> plan, bool acrossServers = false) =>
+        plan.Select((p, at) => (p, key: p.RateFrom is null ? CellKey(p.Experiment, acrossServers) : (object)at))
             .GroupBy(x => x.key, x => x.p)
             .Select(IReadOnlyList<PlannedExperiment> (g) => [.. g])
             .ToList();
 
-    private static object CellKey(Experiment e) =>
-        (e.Server.Name, e.Transport, e.Workload.Name, e.Connections, e.InFlight, e.Payload, e.Rate, e.DurationS);
+    private static object CellKey(Experiment e, bool acrossServers) =>
+        (acrossServers ? "" : e.Server.Name, e.Transport, e.Workload.Name, e.Connections, e.InFlight, e.Payload, e.Rate, e.DurationS);
 }

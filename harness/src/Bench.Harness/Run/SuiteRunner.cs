@@ -32,7 +32,7 @@ public static partial class SuiteRunner
             if (hosts is not null)
                 await File.WriteAllTextAsync(Path.Combine(dir, "hosts.json"), JsonSerializer.Serialize(new { file = hosts.Hosts.Path, link = hosts.Hosts.Link, hosts = hosts.Facts },
                     new JsonSerializerOptions { WriteIndented = true }), cancel);
-            foreach (var cell in SuitePlan.Cells(plan))
+            foreach (var cell in SuitePlan.Cells(plan, settings.PairServers))
             {
                 cancel.ThrowIfCancellationRequested();
                 var ready = new List<Experiment>();
