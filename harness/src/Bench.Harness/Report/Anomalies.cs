@@ -33,6 +33,11 @@ public static class Anomalies
         if (Math.Max(serverSteal, clientSteal) >= NoticeableSteal)
             yield return Invariant($"The hypervisor took up to {serverSteal * 100:0}% of the server's core and {clientSteal * 100:0}% of the client's in these runs (steal): ") +
                          "this machine's cores were not all its own, so these figures are lower and noisier than the code's; compare rows from runs without this note.";
+        if (e.Runs.Where(r => r.CoreRoundTripNs > 0).OrderBy(r => r.CoreRoundTripNs).ToList() is { Count: > 1 } linked &&
+            linked[^1].CoreRoundTripNs >= linked[0].CoreRoundTripNs * MovedCores)
+            yield return Invariant($"A cache line's round trip between the server's core and the client's ranged {linked[0].CoreRoundTripNs:0}-{linked[^1].CoreRoundTripNs:0} ns before these repeats ") +
+                         Invariant($"(the repeat after the shortest ran at {linked[0].ReqPerS:0} req/s, after the longest at {linked[^1].ReqPerS:0}): ") +
+                         "the hypervisor moved this machine's two vCPUs between runs (steal does not show that), and whatever crosses between the cores pays the distance.";
         if (e.Bound == Run.Bottleneck.Client)
             yield return $"The load generator's core ({e.Generator}) was saturated and the server's was not: this figure is the load generator's limit, not the server's.";
         if (e.Bound == Run.Bottleneck.Both)
@@ -43,6 +48,9 @@ public static class Anomalies
             yield return Invariant($"The repeats spread by {wall.RelativeSpread * 100:0}% of the median: differences smaller than that are noise.");
         foreach (var status in e.Statuses) yield return status;
     }
+
+    /// <summary>The ratio of the slowest to the fastest core-to-core round trip of an experiment's repeats from which the summary says the cores moved.</summary>
+    public const double MovedCores = 1.5;
 
     /// <summary>A core's share of a run stolen by the hypervisor from which the summary says so: above the noise of a quiet VM.</summary>
     public const double NoticeableSteal = 0.05;

@@ -77,6 +77,8 @@ public sealed class RunRecord
     [Name("server_core_steal")] public double? ServerCoreSteal { get; set; }
     /// <summary>The same for the client's core (multi-host: the most of any client host's).</summary>
     [Name("client_core_steal")] public double? ClientCoreSteal { get; set; }
+    /// <summary>A cache line's round trip in ns between the server's core and the client's, just before the run (Machine/CoreLink.cs).</summary>
+    [Name("core_round_trip_ns")] public double? CoreRoundTripNs { get; set; }
 
     public const string InFlightColumn = "in_flight";
 

@@ -132,8 +132,10 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     /// <summary>One measured repeat against a prepared server, recorded in the CSV the moment it ends.</summary>
     public async Task<RunRecord> MeasureAsync(ServerSession session, int repeat, CancellationToken cancel)
     {
+        var link = CoreRoundTrip(session);
         var row = await RunClientAsync(session.Experiment, session, repeat, cancel);
         (row.WarmupS, row.WarmupSteady) = session.Warmup;
+        row.CoreRoundTripNs = link;
         csv.Append(row);
         progress.Step($"{label}{session.Experiment} repeat {repeat}: {Describe(row)}");
         return row;
@@ -377,6 +379,18 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
     /// </summary>
     private static double? PerRequestUs(double? cpuMs, long ok) =>
         cpuMs is >= 100 && ok > 0 ? Math.Round(cpuMs.Value * 1000 / ok, 3) : null;
+
+    /// <summary>
+    /// A cache line's round trip between the server's core and the client's just before a run:
+    /// where the hypervisor has put the two vCPUs, which can change between runs. Measured with
+    /// the server stopped for those 20 ms, since a polling one would share the core with the probe.
+    /// </summary>
+    private double? CoreRoundTrip(ServerSession session)
+    {
+        session.Server.Process.Pause();
+        try { return CoreLink.RoundTripNs(FirstCpu(settings.ServerCpus), FirstCpu(settings.ClientCpus), TimeSpan.FromMilliseconds(20)) is { } ns ? Math.Round(ns, 1) : null; }
+        finally { session.Server.Process.Resume(); }
+    }
 
     private static int FirstCpu(string cpus) => int.Parse(cpus.Split(',', '-')[0], CultureInfo.InvariantCulture);
 
