@@ -67,6 +67,35 @@ public class ProcessGroupTests
         Assert.Empty(Live.Marked(marker));
     }
 
+    /// <summary>A paused server takes no CPU: pausing stops a grandchild in a session of its own too (the testpmd wrapper's), and resuming continues it.</summary>
+    [Fact]
+    public async Task pause_stops_a_grandchild_that_moved_to_a_session_of_its_own()
+    {
+        using var dir = new TempDir();
+        var marker = $"marker{Guid.NewGuid():N}";
+        await using var cleanup = new KillMarked(marker);
+        await using var child = ManagedProcess.Start("wrapper", ["python3", "-c", $$"""
+            import subprocess, sys, time
+            g = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "{{marker}}"], start_new_session=True)
+            print(f"GRANDCHILD {g.pid}", flush=True)
+            time.sleep(300)
+            """], dir.Path);
+        var grandchild = await GrandchildAsync(child);
+
+        child.Pause();
+        // A signal is delivered asynchronously: wait for the kernel to report the state.
+        Assert.True(await StateAsync([child.Pid, grandchild], 'T'), "the family did not stop");
+        child.Resume();
+        Assert.True(await StateAsync([child.Pid, grandchild], 'S'), "the family did not continue");
+    }
+
+    private static async Task<bool> StateAsync(int[] pids, char state)
+    {
+        for (var waited = System.Diagnostics.Stopwatch.StartNew(); waited.Elapsed < Processes.Patience; await Task.Delay(10))
+            if (pids.All(pid => Live.Stat(pid)?.State == state)) return true;
+        return false;
+    }
+
     /// <summary>A grandchild that outlives its parent (and moved to a group of its own) is still in the session: dispose reaps it.</summary>
     [Fact]
     public async Task dispose_kills_what_an_exited_leader_left_behind()

@@ -185,17 +185,21 @@ public sealed partial class ManagedProcess : IChildProcess
     }
 
     /// <summary>
-    /// Stops the whole group (SIGSTOP) until <see cref="Resume"/>: a paused server takes no CPU
+    /// Stops the whole family (SIGSTOP) until <see cref="Resume"/>: a paused server takes no CPU
     /// and keeps its state (its warm JIT, its listening socket) while another one is measured.
+    /// The family, not the group: the dpdk-testpmd wrapper starts testpmd in a session of its
+    /// own, and a stop sent to the group alone left it polling the server's core while the next
+    /// server was measured.
     /// </summary>
-    public void Pause() => SignalGroup(SigStop);
+    public void Pause() => SignalFamily(SigStop);
 
-    /// <summary>Continues a paused group (SIGCONT); harmless for one that is not paused.</summary>
-    public void Resume() => SignalGroup(SigCont);
+    /// <summary>Continues a paused family (SIGCONT); harmless for one that is not paused.</summary>
+    public void Resume() => SignalFamily(SigCont);
 
-    private void SignalGroup(int signal)
+    private void SignalFamily(int signal)
     {
-        if (!_exit.IsCompleted) _ = kill(-_group.Id, signal);
+        if (_exit.IsCompleted) return;
+        foreach (var pid in ProcessGroups.Family([_group], leadersAlive: true, livingOnly: true)) _ = kill(pid, signal);
     }
 
     /// <summary>Kills, synchronously, every process group the harness started that is still registered: for stopping at once.</summary>

@@ -38,7 +38,8 @@ public sealed class ExperimentRunner(RunSettings settings, ResultsCsv csv, strin
 
     /// <summary>
     /// Runs experiments that differ only in what loads the server (its own client, h2load, the
-    /// reference client) as one cell, so their ratio is paired: each gets its own server, verified
+    /// reference client), or with --pair-servers also in which server it is, as one cell, so
+    /// their ratios are paired: each gets its own server, verified
     /// and warmed up as in <see cref="RunAsync"/>, then their repeats take turns, forward in odd
     /// rounds and backward in even ones, each idle server paused with SIGSTOP so it takes no CPU.
     /// Drift of the machine over the minutes a cell takes (another tenant's steal) then falls on

@@ -9,7 +9,7 @@ public interface IExperimentRunner
     Task<IReadOnlyList<RunRecord>> RunAsync(Experiment e, CancellationToken cancel);
 
     /// <summary>
-    /// Runs experiments that differ only in what loads the server, and returns their rows. This
+    /// Runs the experiments of one cell (<see cref="SuitePlan.Cells"/>), and returns their rows. This
     /// one runs them one after another; <see cref="ExperimentRunner"/> interleaves their repeats.
     /// </summary>
     async Task<IReadOnlyList<RunRecord>> RunCellAsync(IReadOnlyList<Experiment> cell, CancellationToken cancel)
