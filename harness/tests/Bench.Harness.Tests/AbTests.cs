@@ -33,18 +33,26 @@ public class AbTests
         Assert.Equal((1, 4), (Math.Round(small.CiLow, 6), Math.Round(small.CiHigh, 6)));
     }
 
+    /// <summary>
+    /// Each figure is tested at p &lt; 0.05, so by chance alone a noisy machine may call one try of
+    /// the same revision a regression (it did once in CI: p99 1.19x with 55% A/A noise); a bias
+    /// between the sides (A always measured first or on a warmer server) would call most of them.
+    /// </summary>
     [Fact]
-    public async Task the_same_revision_against_itself_reports_no_regression_in_each_of_three_tries()
+    public async Task the_same_revision_against_itself_reports_no_regression_in_two_of_three_tries()
     {
         using var repo = await EchoRepository.CreateAsync();
         var commit = await repo.CommitAsync("echo", EchoRepository.Server(extraMicroseconds: 0));
+        var alarms = new List<string>();
         for (var attempt = 1; attempt <= 3; attempt++)
         {
             var (exit, report) = await repo.AbAsync(commit, commit);
-            Assert.True(exit == 0, $"try {attempt}: A/A reported a regression:\n{report}");
-            Assert.Contains("1 experiment compared: 0 regressions, 0 broken experiments", report);
             Assert.Matches(@"A/A spread median \d+\.\d%", report);
+            Assert.Contains("0 broken experiments", report);
+            if (exit == 0) Assert.Contains("1 experiment compared: 0 regressions", report);
+            else alarms.Add($"try {attempt}:\n{report}");
         }
+        Assert.True(alarms.Count <= 1, $"A/A reported a regression in {alarms.Count} of 3 tries:\n{string.Join("\n", alarms)}");
     }
 
     [Fact]
