@@ -143,11 +143,22 @@ public class ConformanceTests
     public async Task client_counts_a_wrong_echo_as_failed_and_exits_1(string name)
     {
         var client = await Repo.BuiltAsync(name);
-        await using var liar = new CorruptingServer();
+        await using var liar = new FakeServer(corrupt: true);
         var (exit, result, _) = await Processes.RunClientAsync(client, liar.Port, "--connections", "20", "--payload", "100", "--workload", "burst", "--timeout", "5");
         Assert.Equal(1, exit);
         Assert.NotNull(result);
         Assert.Equal((0L, 20L), (result.Ok, result.Failed));
+    }
+
+    [Theory, MemberData(nameof(EchoClients))]
+    public async Task client_counts_a_connection_whose_echo_never_comes_as_failed_after_its_timeout(string name)
+    {
+        var client = await Repo.BuiltAsync(name);
+        await using var silent = new FakeServer(corrupt: false);
+        var (exit, result, stderr) = await Processes.RunClientAsync(client, silent.Port, "--connections", "5", "--payload", "100", "--workload", "burst", "--timeout", "1", "--warmup", "0");
+        Assert.True(exit == 1, $"exit {exit}: {stderr}");
+        Assert.NotNull(result);
+        Assert.Equal((0L, 5L), (result.Ok, result.Failed));
     }
 
     [Theory, MemberData(nameof(EchoClients))]
@@ -159,14 +170,14 @@ public class ConformanceTests
         Assert.Null(result);
     }
 
-    /// <summary>An echo server that flips one bit of everything it echoes.</summary>
-    private sealed class CorruptingServer : IAsyncDisposable
+    /// <summary>An echo server that flips one bit of everything it echoes, or one that reads and never answers.</summary>
+    private sealed class FakeServer : IAsyncDisposable
     {
         private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
         private readonly CancellationTokenSource _stop = new();
         private readonly Task _loop;
 
-        public CorruptingServer()
+        public FakeServer(bool corrupt)
         {
             _listener.Start(1000);
             _loop = Task.Run(async () =>
@@ -183,6 +194,7 @@ public class ConformanceTests
                         {
                             while ((n = await s.ReceiveAsync(buffer)) > 0)
                             {
+                                if (!corrupt) continue;
                                 buffer[0] ^= 1;
                                 await s.SendAsync(buffer.AsMemory(0, n));
                             }
