@@ -38,7 +38,7 @@ def main():
         if not m:
             continue
         samples, text = int(m.group(1)), m.group(2)
-        layers[next((name for name, match in LAYERS if match(text)), "other JIT-compiled code")] += samples
+        layers[next((name for name, match in LAYERS if match(text)), "other code")] += samples
         total += samples
     if total == 0 or calls <= 0:
         sys.exit("profile-layers: no samples or no calls to divide by")
